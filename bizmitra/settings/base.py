@@ -1,0 +1,228 @@
+"""BizMitra settings, read from the environment (12-factor, django-environ).
+
+`BIZMITRA_ENV=production` makes every secret mandatory: the process refuses to
+start and names the missing variable instead of running with a dev default.
+"""
+
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+BIZMITRA_ENV = env.str("BIZMITRA_ENV", default="development")
+IS_PRODUCTION = BIZMITRA_ENV == "production"
+
+# Dev-only defaults. In production each of these must come from the environment.
+_DEV_DEFAULTS = {
+    "SECRET_KEY": "dev-insecure-secret-key-change-me",
+    "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/bizmitra",
+    "REDIS_URL": "redis://127.0.0.1:6379/0",
+    # A valid Fernet key, for development only.
+    "FIELD_ENCRYPTION_KEYS": "ZGV2LW9ubHktZmllbGQtZW5jcnlwdGlvbi1rZXktMzI=",
+    "ALLOWED_HOSTS": "*",
+    "META_APP_SECRET": "dev-app-secret",
+    "WHATSAPP_VERIFY_TOKEN": "dev-verify-token",
+}
+
+
+def _required(name: str) -> str:
+    value = env.str(name, default="")
+    if value:
+        return value
+    if IS_PRODUCTION:
+        raise ImproperlyConfigured(
+            f"Missing required setting: the environment variable {name} must be set "
+            "when BIZMITRA_ENV=production (see .env.example)."
+        )
+    return _DEV_DEFAULTS[name]
+
+
+SECRET_KEY = _required("SECRET_KEY")
+DEBUG = env.bool("DEBUG", default=not IS_PRODUCTION)
+ALLOWED_HOSTS = [h.strip() for h in _required("ALLOWED_HOSTS").split(",") if h.strip()]
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+DATABASE_URL = _required("DATABASE_URL")
+REDIS_URL = _required("REDIS_URL")
+
+# Comma-separated Fernet keys; the first encrypts, all decrypt (rotation).
+FIELD_ENCRYPTION_KEYS = [k.strip() for k in _required("FIELD_ENCRYPTION_KEYS").split(",") if k.strip()]
+
+WHATSAPP_GRAPH_URL = env.str("WHATSAPP_GRAPH_URL", default="https://graph.facebook.com").rstrip("/")
+WHATSAPP_API_VERSION = env.str("WHATSAPP_API_VERSION", default="v25.0")
+META_APP_SECRET = _required("META_APP_SECRET")
+WHATSAPP_VERIFY_TOKEN = _required("WHATSAPP_VERIFY_TOKEN")
+# Meta sends payloads of up to 3 MB (batches of up to 1,000 updates); leave headroom.
+WHATSAPP_WEBHOOK_MAX_BYTES = env.int("WHATSAPP_WEBHOOK_MAX_BYTES", default=4 * 1024 * 1024)
+
+OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="https://api.openai.com/v1")
+OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")
+OPENAI_MODEL = env.str("OPENAI_MODEL", default="gpt-4o-mini")
+
+SHARED_APPS = [
+    "django_tenants",
+    "tenants",
+    "conversations.whatsapp",
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.admin",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "django_filters",
+    "drf_spectacular",
+    "django_celery_beat",
+    "channels",
+]
+
+# Everything business-specific lives in the tenant's own schema, users included:
+# an owner of tenant A has no row at all in tenant B's schema.
+TENANT_APPS = [
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.admin",
+    "conversations",
+    "templates",
+    "leads",
+    "workflows",
+    "documents",
+]
+
+INSTALLED_APPS = list(SHARED_APPS) + [app for app in TENANT_APPS if app not in SHARED_APPS]
+
+TENANT_MODEL = "tenants.Tenant"
+TENANT_DOMAIN_MODEL = "tenants.Domain"
+PUBLIC_SCHEMA_NAME = "public"
+PUBLIC_SCHEMA_URLCONF = "bizmitra.urls_public"
+ROOT_URLCONF = "bizmitra.urls_tenant"
+# Paths answered on any host, without resolving a tenant from the Host header.
+HOST_AGNOSTIC_PATH_PREFIXES = ("/webhooks/", "/healthz", "/api/workflows/trigger", "/api/workflows/jobs/")
+TENANT_LIMIT_SET_CALLS = True
+
+DATABASES = {"default": env.db_url_config(DATABASE_URL)}
+DATABASES["default"]["ENGINE"] = "django_tenants.postgresql_backend"
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DB_CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env.int("DB_CONNECT_TIMEOUT", default=5)
+DATABASE_ROUTERS = ("django_tenants.routers.TenantSyncRouter",)
+
+MIDDLEWARE = [
+    "bizmitra.middleware.HostAgnosticTenantMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "bizmitra" / "html"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+WSGI_APPLICATION = "bizmitra.wsgi.application"
+ASGI_APPLICATION = "bizmitra.asgi.application"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 8}},
+]
+LOGIN_URL = "/login/"
+LOGIN_REDIRECT_URL = "/"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / "var" / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": env.str("REDIS_KEY_PREFIX", default="bizmitra"),
+        "KEY_FUNCTION": "django_tenants.cache.make_key",
+    }
+}
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "tenants.authentication.TenantApiKeyAuthentication",
+        "tenants.authentication.TenantJWTAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": 25,
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "bizmitra.errors.api_exception_handler",
+}
+SIMPLE_JWT = {"SIGNING_KEY": SECRET_KEY, "AUTH_HEADER_TYPES": ("Bearer",)}
+SPECTACULAR_SETTINGS = {"TITLE": "BizMitra API", "VERSION": "1.0.0"}
+
+# Celery: Redis broker, tasks run in the schema they were sent from (tenant-schemas-celery).
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 4
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="bizmitra")
+# ETA/countdown beyond the visibility timeout would be redelivered and run twice
+# (shared/celery-notes.md §1); nothing we enqueue is due further out than this.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_TASK_ALWAYS_EAGER = False
+CELERY_TIMEZONE = "UTC"
+
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {"hosts": [REDIS_URL], "prefix": env.str("REDIS_KEY_PREFIX", default="bizmitra") + ":asgi"},
+    }
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"tenant_context": {"()": "django_tenants.log.TenantContextFilter"}},
+    "formatters": {
+        "readable": {"format": "%(asctime)s %(levelname)-7s [%(schema_name)s] %(name)s: %(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "filters": ["tenant_context"], "formatter": "readable"},
+    },
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
+
+if IS_PRODUCTION:
+    SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=True)
+    CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=True)
+
+# Where dashboards open their websocket (daphne); {host} is the page's host.
+LIVE_WEBSOCKET_URL = env.str("LIVE_WEBSOCKET_URL", default="ws://{host}:8001/ws/inbox/")

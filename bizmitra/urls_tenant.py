@@ -1,0 +1,26 @@
+"""URLs of a tenant's own domain: dashboard, tenant admin, REST API."""
+
+from django.contrib import admin
+from django.contrib.auth import views as auth_views
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework_simplejwt.views import TokenRefreshView
+
+from bizmitra.health import healthz
+from tenants.api.auth_views import TenantTokenObtainPairView
+from tenants.api.views import WhoAmIApi
+
+urlpatterns = [
+    path("healthz", healthz),
+    path("login/", auth_views.LoginView.as_view(template_name="login.html"), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("admin/", admin.site.urls),
+    path("api/auth/token/", TenantTokenObtainPairView.as_view(), name="token_obtain"),
+    path("api/auth/token/refresh/", TokenRefreshView.as_view(), name="token_refresh"),
+    path("api/me/", WhoAmIApi.as_view(), name="api-me"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/", include("conversations.api.urls")),
+    path("api/workflows/", include("workflows.api.urls")),
+    path("", include("conversations.urls")),
+]

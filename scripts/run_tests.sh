@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# `make test`: the whole suite against real PostgreSQL and Redis (started if down).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source .venv/bin/activate
+eval "$(python scripts/services.py --database bizmitra)"
+export DJANGO_SETTINGS_MODULE=bizmitra.settings.test
+set +e
+python -m pytest "$@"
+status=$?
+set -e
+# pytest's 5 means "no tests collected": that is a failure for us, not a pass.
+exit $status

@@ -1,0 +1,46 @@
+import json
+
+from django.conf import settings
+from django.core.management.base import BaseCommand
+
+from tenants.models import Tenant
+from tenants.services import public_tenant_ensure, tenant_onboard
+
+DEMO = {
+    "name": "Demo Dental Clinic",
+    "schema_name": "demo",
+    "domain": "demo.localhost",
+    "phone_number_id": "106540352242922",
+    "display_phone_number": "15550783881",
+    "waba_id": "102290129340398",
+    "client_code": "DEMO",
+    "owner_email": "owner@demo.localhost",
+    "owner_password": "demo-password",
+}
+
+
+class Command(BaseCommand):
+    help = "Create the platform (public) tenant and the demo tenant if they do not exist yet."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--platform-domain", default="localhost")
+        parser.add_argument("--access-token", default="sandbox-demo-token")
+
+    def handle(self, *args, **opts):
+        public_tenant_ensure(domain=opts["platform_domain"])
+        tenant = Tenant.objects.filter(schema_name=DEMO["schema_name"]).first()
+        api_key = None
+        if tenant is None:
+            result = tenant_onboard(access_token=opts["access_token"], app_secret="", **DEMO)
+            tenant, api_key = result.tenant, result.api_key.raw_key
+        info = {
+            "schema": tenant.schema_name,
+            "domain": DEMO["domain"],
+            "client_code": tenant.client_code,
+            "owner_email": DEMO["owner_email"],
+            "owner_password": DEMO["owner_password"],
+            "phone_number_id": DEMO["phone_number_id"],
+            "api_key": api_key or "(created on first run; issue a new one in the platform admin)",
+            "graph_url": settings.WHATSAPP_GRAPH_URL,
+        }
+        self.stdout.write(json.dumps(info))

@@ -1,0 +1,79 @@
+from django.db import models
+from django_tenants.models import DomainMixin, TenantMixin
+
+from bizmitra.crypto import EncryptedTextField
+
+
+class Tenant(TenantMixin):
+    """A business using BizMitra; owns one PostgreSQL schema with all its data."""
+
+    name = models.CharField(max_length=200)
+    # Short public identifier a client website sends as X-Client-Code.
+    client_code = models.CharField(max_length=16, unique=True)
+    timezone = models.CharField(max_length=64, default="UTC")
+    # Signs workflow callback PUTs to the client's site (X-BizMitra-Signature).
+    callback_signing_secret = EncryptedTextField(blank=True, default="")
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    auto_create_schema = True
+    auto_drop_schema = False
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.client_code})"
+
+
+class Domain(DomainMixin):
+    """A host name that routes HTTP and websocket requests to its tenant's schema."""
+
+
+class PhoneNumber(models.Model):
+    """Registry of WhatsApp business numbers, in the public schema.
+
+    Routes an inbound webhook to its tenant by ``metadata.phone_number_id``
+    without scanning schemas; holds the credentials used to send from it.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="phone_numbers")
+    phone_number_id = models.CharField(max_length=64, unique=True)
+    display_phone_number = models.CharField(max_length=32, blank=True, default="")
+    waba_id = models.CharField("WhatsApp Business Account id", max_length=64, blank=True, default="")
+    access_token = EncryptedTextField()
+    # Only when this number belongs to a Meta app other than the platform's own.
+    app_secret = EncryptedTextField(blank=True, default="")
+    # Meta's default per-number throughput (messages/s); 1,000 after an upgrade, 20 in coexistence.
+    messages_per_second = models.PositiveIntegerField(default=80)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["phone_number_id"]
+
+    def __str__(self) -> str:
+        return self.display_phone_number or self.phone_number_id
+
+
+class ApiKey(models.Model):
+    """A server-to-server credential of a tenant; only its SHA-256 hash is stored.
+
+    The full key (``bzm_<prefix>_<secret>``) is shown once at creation. Keys are
+    random 256-bit values, so a fast hash is enough: there is nothing to brute-force.
+    """
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100, default="default")
+    prefix = models.CharField(max_length=16, unique=True)
+    key_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"{self.name} (bzm_{self.prefix}_…)"

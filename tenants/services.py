@@ -1,0 +1,183 @@
+"""Writes on the platform (public schema): onboarding, phone numbers, API keys."""
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import validate_email
+from django.db import connection, transaction
+from django.utils import timezone
+from django_tenants.postgresql_backend.base import is_valid_schema_name
+from django_tenants.utils import schema_exists, tenant_context
+
+from bizmitra.errors import ValidationFailed
+from tenants.models import ApiKey, Domain, PhoneNumber, Tenant
+
+OWNER_GROUP = "Owners"
+AGENT_GROUP = "Agents"
+API_KEY_PREFIX = "bzm"
+RESERVED_SCHEMAS = {"public", "information_schema", "pg_catalog", "pg_toast"}
+
+
+def hash_api_key(raw_key: str) -> str:
+    return hashlib.sha256(raw_key.encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class IssuedApiKey:
+    """An API key just created: ``raw_key`` exists only here, never in the database."""
+
+    api_key: ApiKey
+    raw_key: str
+
+
+def api_key_create(*, tenant: Tenant, name: str = "default") -> IssuedApiKey:
+    prefix = secrets.token_hex(4)
+    raw_key = f"{API_KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
+    api_key = ApiKey.objects.create(tenant=tenant, name=name, prefix=prefix, key_hash=hash_api_key(raw_key))
+    return IssuedApiKey(api_key=api_key, raw_key=raw_key)
+
+
+def api_key_revoke(*, api_key: ApiKey) -> None:
+    api_key.revoked_at = timezone.now()
+    api_key.save(update_fields=["revoked_at"])
+
+
+def _client_code_for(name: str) -> str:
+    letters = re.sub(r"[^A-Z0-9]", "", name.upper())[:6] or "BIZ"
+    code = letters
+    while Tenant.objects.filter(client_code=code).exists():
+        code = f"{letters[:4]}{secrets.randbelow(9000) + 1000}"
+    return code
+
+
+@dataclass(frozen=True)
+class OnboardingResult:
+    tenant: Tenant
+    domain: Domain
+    phone_number: PhoneNumber
+    api_key: IssuedApiKey
+    owner_email: str
+
+
+def _validate_onboarding(*, name, schema_name, domain, phone_number_id, access_token, owner_email, owner_password):
+    errors: dict[str, list[str]] = {}
+    if not name.strip():
+        errors["name"] = ["Name is required."]
+    if not is_valid_schema_name(schema_name) or schema_name in RESERVED_SCHEMAS or schema_name.startswith("pg_"):
+        errors["schema"] = [
+            f"'{schema_name}' is not a valid schema name: use lowercase letters, digits and "
+            "underscores, starting with a letter, at most 63 characters."
+        ]
+    elif not re.fullmatch(r"[a-z][a-z0-9_]{0,62}", schema_name):
+        errors["schema"] = [
+            f"'{schema_name}' must be lowercase letters, digits and underscores, starting with a letter."
+        ]
+    elif Tenant.objects.filter(schema_name=schema_name).exists() or schema_exists(schema_name):
+        errors["schema"] = [f"A tenant with schema '{schema_name}' already exists."]
+    if not domain.strip():
+        errors["domain"] = ["Domain is required."]
+    elif Domain.objects.filter(domain=domain).exists():
+        errors["domain"] = [f"The domain '{domain}' is already used by another tenant."]
+    if not re.fullmatch(r"[0-9]{1,64}", phone_number_id or ""):
+        errors["phone_number_id"] = ["The phone number id must be Meta's numeric phone_number_id."]
+    elif PhoneNumber.objects.filter(phone_number_id=phone_number_id).exists():
+        errors["phone_number_id"] = [f"The phone number id {phone_number_id} is already registered to a tenant."]
+    if not access_token:
+        errors["access_token"] = ["An access token is required."]
+    try:
+        validate_email(owner_email)
+    except DjangoValidationError:
+        errors["owner_email"] = [f"'{owner_email}' is not a valid email address."]
+    if len(owner_password or "") < 8:
+        errors["owner_password"] = ["The owner password must have at least 8 characters."]
+    if errors:
+        raise ValidationFailed("Onboarding input is invalid.", fields=errors)
+
+
+def tenant_onboard(
+    *,
+    name: str,
+    schema_name: str,
+    domain: str,
+    phone_number_id: str,
+    access_token: str,
+    owner_email: str,
+    owner_password: str,
+    app_secret: str = "",
+    display_phone_number: str = "",
+    waba_id: str = "",
+    client_code: str = "",
+    timezone_name: str = "UTC",
+) -> OnboardingResult:
+    """Create a tenant with its schema, domain, owner, phone number and first API key.
+
+    All or nothing: input is validated up front, and the rows and the schema are
+    created in one transaction (PostgreSQL DDL is transactional), so a failure
+    leaves no half-created tenant behind.
+    """
+    # Tenants, domains and numbers live in the public schema, wherever the caller was.
+    connection.set_schema_to_public()
+    domain = domain.strip().lower()
+    _validate_onboarding(
+        name=name,
+        schema_name=schema_name,
+        domain=domain,
+        phone_number_id=phone_number_id,
+        access_token=access_token,
+        owner_email=owner_email,
+        owner_password=owner_password,
+    )
+    if client_code and Tenant.objects.filter(client_code=client_code.upper()).exists():
+        raise ValidationFailed("Onboarding input is invalid.", fields={"client_code": ["This client code is taken."]})
+
+    with transaction.atomic():
+        tenant = Tenant(
+            schema_name=schema_name,
+            name=name.strip(),
+            client_code=(client_code or _client_code_for(name)).upper(),
+            timezone=timezone_name,
+            callback_signing_secret=secrets.token_urlsafe(32),
+        )
+        tenant.save(verbosity=0)
+        domain_row = Domain.objects.create(domain=domain, tenant=tenant, is_primary=True)
+        phone = PhoneNumber.objects.create(
+            tenant=tenant,
+            phone_number_id=phone_number_id,
+            display_phone_number=display_phone_number,
+            waba_id=waba_id,
+            access_token=access_token,
+            app_secret=app_secret,
+        )
+        issued = api_key_create(tenant=tenant, name="default")
+        with tenant_context(tenant):
+            owner_create(email=owner_email, password=owner_password, is_owner=True)
+    return OnboardingResult(
+        tenant=tenant, domain=domain_row, phone_number=phone, api_key=issued, owner_email=owner_email
+    )
+
+
+def owner_create(*, email: str, password: str, is_owner: bool = True):
+    """Create a dashboard user in the current tenant schema (call inside tenant_context)."""
+    user_model = get_user_model()
+    user = user_model.objects.create_user(username=email, email=email, password=password, is_staff=True)
+    group, _ = Group.objects.get_or_create(name=OWNER_GROUP if is_owner else AGENT_GROUP)
+    user.groups.add(group)
+    if is_owner:
+        # Owners manage their own tenant's admin (templates, flows, workflows).
+        user.is_superuser = True
+        user.save(update_fields=["is_superuser"])
+    return user
+
+
+def public_tenant_ensure(*, domain: str = "localhost") -> Tenant:
+    """The public tenant django-tenants needs for the platform host (idempotent)."""
+    tenant, _ = Tenant.objects.get_or_create(
+        schema_name="public", defaults={"name": "BizMitra platform", "client_code": "PUBLIC"}
+    )
+    Domain.objects.get_or_create(domain=domain, defaults={"tenant": tenant, "is_primary": True})
+    return tenant
