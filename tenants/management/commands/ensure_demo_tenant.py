@@ -1,7 +1,9 @@
 import json
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
+from django.db import connection
 
 from tenants.models import Tenant
 from tenants.services import public_tenant_ensure, tenant_onboard
@@ -17,10 +19,11 @@ DEMO = {
     "owner_email": "owner@demo.localhost",
     "owner_password": "demo-password",
 }
+PLATFORM_ADMIN = ("admin@localhost", "admin-password")
 
 
 class Command(BaseCommand):
-    help = "Create the platform (public) tenant and the demo tenant if they do not exist yet."
+    help = "Create the platform tenant, a platform admin and the demo tenant if they do not exist yet."
 
     def add_arguments(self, parser):
         parser.add_argument("--platform-domain", default="localhost")
@@ -28,6 +31,10 @@ class Command(BaseCommand):
 
     def handle(self, *args, **opts):
         public_tenant_ensure(domain=opts["platform_domain"])
+        connection.set_schema_to_public()
+        user_model = get_user_model()
+        if not user_model.objects.filter(username=PLATFORM_ADMIN[0]).exists():
+            user_model.objects.create_superuser(PLATFORM_ADMIN[0], PLATFORM_ADMIN[0], PLATFORM_ADMIN[1])
         tenant = Tenant.objects.filter(schema_name=DEMO["schema_name"]).first()
         api_key = None
         if tenant is None:
@@ -42,5 +49,7 @@ class Command(BaseCommand):
             "phone_number_id": DEMO["phone_number_id"],
             "api_key": api_key or "(created on first run; issue a new one in the platform admin)",
             "graph_url": settings.WHATSAPP_GRAPH_URL,
+            "platform_admin": PLATFORM_ADMIN[0],
+            "platform_password": PLATFORM_ADMIN[1],
         }
         self.stdout.write(json.dumps(info))
