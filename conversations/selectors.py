@@ -1,9 +1,15 @@
-"""Reads of conversations and messages (call inside the tenant's schema)."""
+"""Reads of contacts, conversations and messages (call inside the tenant's schema).
+
+Tenant isolation comes from the schema: every query here only sees the rows of
+the tenant whose schema is active, so another tenant's ids simply do not exist.
+Any signed-in principal of the tenant (owner, agent, API key) may read all of them.
+"""
 
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 
-from conversations.models import Conversation, Message
+from bizmitra.errors import NotFound
+from conversations.models import Contact, Conversation, Message
 
 
 def conversation_summary() -> dict:
@@ -15,8 +21,40 @@ def conversation_summary() -> dict:
 
 
 def conversation_list() -> QuerySet[Conversation]:
-    return Conversation.objects.select_related("contact").order_by("-last_message_at", "-id")
+    """Newest activity first; conversations without any message yet come last, newest first."""
+    # PostgreSQL sorts NULLs first in DESC order, which would float empty conversations to the top.
+    return Conversation.objects.select_related("contact").order_by(F("last_message_at").desc(nulls_last=True), "-id")
+
+
+def conversation_get(*, conversation_id: int) -> Conversation:
+    """The conversation with this id, or ``NotFound``."""
+    try:
+        return conversation_list().get(pk=conversation_id)
+    except Conversation.DoesNotExist:
+        raise NotFound("Conversation not found.") from None
 
 
 def message_list(*, conversation: Conversation) -> QuerySet[Message]:
+    """The conversation's messages in the order they happened (oldest first)."""
     return conversation.messages.order_by("timestamp", "id")
+
+
+def message_get(*, message_id: int) -> Message:
+    """The message with this id, or ``NotFound``."""
+    try:
+        return Message.objects.get(pk=message_id)
+    except Message.DoesNotExist:
+        raise NotFound("Message not found.") from None
+
+
+def contact_list() -> QuerySet[Contact]:
+    """Newest contacts first, each with the id of its conversation (``None`` if it has none yet)."""
+    return Contact.objects.annotate(conversation_id=F("conversation__id")).order_by("-created_at", "-id")
+
+
+def contact_get(*, contact_id: int) -> Contact:
+    """The contact with this id, or ``NotFound``."""
+    try:
+        return contact_list().get(pk=contact_id)
+    except Contact.DoesNotExist:
+        raise NotFound("Contact not found.") from None
