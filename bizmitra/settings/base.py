@@ -59,6 +59,22 @@ META_APP_SECRET = _required("META_APP_SECRET")
 WHATSAPP_VERIFY_TOKEN = _required("WHATSAPP_VERIFY_TOKEN")
 # Meta sends payloads of up to 3 MB (batches of up to 1,000 updates); leave headroom.
 WHATSAPP_WEBHOOK_MAX_BYTES = env.int("WHATSAPP_WEBHOOK_MAX_BYTES", default=4 * 1024 * 1024)
+# Inbound media downloads (conversations/tasks/inbound.py): exponential backoff, capped far
+# below the broker's visibility timeout (shared/celery-notes.md §1).
+WHATSAPP_MEDIA_MAX_RETRIES = env.int("WHATSAPP_MEDIA_MAX_RETRIES", default=10)
+WHATSAPP_MEDIA_RETRY_BASE_SECONDS = env.float("WHATSAPP_MEDIA_RETRY_BASE_SECONDS", default=2.0)
+WHATSAPP_MEDIA_RETRY_MAX_SECONDS = env.float("WHATSAPP_MEDIA_RETRY_MAX_SECONDS", default=600.0)
+# Outbound send queue (conversations/services/outbound.py). Retry delays stay far below the
+# broker's visibility timeout (3600 s, shared/celery-notes.md §1), else a task runs twice.
+WHATSAPP_SEND_MAX_ATTEMPTS = env.int("WHATSAPP_SEND_MAX_ATTEMPTS", default=5)
+WHATSAPP_SEND_RETRY_BASE_SECONDS = env.float("WHATSAPP_SEND_RETRY_BASE_SECONDS", default=4.0)
+WHATSAPP_SEND_RETRY_MAX_SECONDS = env.float("WHATSAPP_SEND_RETRY_MAX_SECONDS", default=300.0)
+# A send claimed longer ago than this, with no wamid and no status, is handed to a new attempt.
+WHATSAPP_SEND_STUCK_AFTER_SECONDS = env.int("WHATSAPP_SEND_STUCK_AFTER_SECONDS", default=120)
+WHATSAPP_GRAPH_TIMEOUT_SECONDS = env.float("WHATSAPP_GRAPH_TIMEOUT_SECONDS", default=15.0)
+# Share of each number's messages_per_second we use (conversations/ratelimit.py explains why).
+WHATSAPP_THROUGHPUT_SHARE = env.float("WHATSAPP_THROUGHPUT_SHARE", default=0.9)
+WHATSAPP_THROUGHPUT_MAX_WAIT_SECONDS = env.float("WHATSAPP_THROUGHPUT_MAX_WAIT_SECONDS", default=1.0)
 
 OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="https://api.openai.com/v1")
 OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")
@@ -155,6 +171,9 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "/static/"
+# Inbound WhatsApp media (Message.media_file) lands here through the default file storage.
+MEDIA_ROOT = env.str("MEDIA_ROOT", default=str(BASE_DIR / "var" / "media"))
+MEDIA_URL = "/media/"
 STATIC_ROOT = BASE_DIR / "var" / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -219,6 +238,10 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# Behind an ingress that terminates TLS: trust its X-Forwarded-Proto.
+if env.bool("TRUST_X_FORWARDED_PROTO", default=IS_PRODUCTION):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 if IS_PRODUCTION:
     SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=True)
