@@ -10,7 +10,7 @@ import pytest
 from django.db import connection
 from django_tenants.utils import schema_context
 
-from tests.support import PYTHON, start_process, stop_process, subprocess_env, wait_for
+from tests.support import PYTHON, free_port, start_process, stop_process, subprocess_env, wait_for
 from tests.tenancy import ALPHA, BETA
 
 
@@ -90,13 +90,42 @@ def in_alpha(alpha, db):
 
 
 @pytest.fixture(scope="session")
-def celery_worker(tenants_setup, django_db_blocker):
-    """A real ``celery -A bizmitra worker`` on this run's queue and test database."""
+def graph_sandbox():
+    """A Graph API sandbox for the whole session, shared by this process and the worker.
+
+    Alpha's and Beta's numbers are registered with their tokens; ``webhook_url`` is None
+    (set it for a test that wants status webhooks, and put it back). Do not ``reset()`` it:
+    that forgets the registered numbers. In-process code reaches it once a test sets
+    ``settings.WHATSAPP_GRAPH_URL = graph_sandbox.base_url``; the worker gets it from its env.
+    """
+    from django.conf import settings
+
+    from conversations.whatsapp.sandbox import GraphSandbox
+
+    sandbox = GraphSandbox(port=free_port(), webhook_url=None, app_secret=settings.META_APP_SECRET)
+    sandbox.start()
+    for number in (ALPHA, BETA):
+        sandbox.register_number(
+            number["phone_number_id"],
+            number["access_token"],
+            waba_id=number["waba_id"],
+            display_phone_number=number["display_phone_number"],
+        )
+    yield sandbox
+    sandbox.stop()
+
+
+@pytest.fixture(scope="session")
+def celery_worker(tenants_setup, django_db_blocker, graph_sandbox):
+    """A real ``celery -A bizmitra worker`` on this run's queue and test database.
+
+    Its Graph API is the session's ``graph_sandbox`` (``WHATSAPP_GRAPH_URL``).
+    """
     import redis
     from django.conf import settings
 
     with django_db_blocker.unblock():
-        env = subprocess_env()
+        env = subprocess_env(WHATSAPP_GRAPH_URL=graph_sandbox.base_url)
     queue = settings.CELERY_TASK_DEFAULT_QUEUE
     redis.Redis.from_url(settings.CELERY_BROKER_URL).delete(queue)
     proc = start_process(

@@ -2,6 +2,7 @@
 
 import os
 
+from celery.signals import task_postrun
 from tenant_schemas_celery.app import CeleryApp
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bizmitra.settings.base")
@@ -9,3 +10,16 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bizmitra.settings.base")
 app = CeleryApp("bizmitra")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@task_postrun.connect(dispatch_uid="bizmitra.close_unusable_db_connections")
+def close_unusable_db_connections(**kwargs) -> None:
+    """Django's end-of-request rule for worker tasks: drop broken or CONN_MAX_AGE-old connections.
+
+    CELERY_DB_REUSE_MAX keeps connections across tasks; this keeps a broken one from failing
+    the next tasks too.
+    """
+    from django.db import connections
+
+    for conn in connections.all(initialized_only=True):
+        conn.close_if_unusable_or_obsolete()

@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import connection
 from django.urls import set_urlconf
 from django_tenants.middleware.main import TenantMainMiddleware
+from django_tenants.utils import get_public_schema_name
 
 
 class HostAgnosticTenantMiddleware(TenantMainMiddleware):
@@ -17,7 +18,10 @@ class HostAgnosticTenantMiddleware(TenantMainMiddleware):
 
     def process_request(self, request):
         if request.path_info.startswith(settings.HOST_AGNOSTIC_PATH_PREFIXES):
-            connection.set_schema_to_public()
+            # Only when not already public: set_schema_to_public() makes the next cursor
+            # re-send `SET search_path`, a second round trip on the webhook hot path.
+            if connection.schema_name != get_public_schema_name():
+                connection.set_schema_to_public()
             request.urlconf = settings.PUBLIC_SCHEMA_URLCONF
             set_urlconf(request.urlconf)
             return None

@@ -110,6 +110,18 @@ class Message(models.Model):
         return f"{self.direction} {self.type} {self.wamid or self.pk}"
 
 
+class OutboundMessage(Message):
+    """The outbound messages, as staff see the send queue and its dead letters in the admin.
+
+    A proxy (no table of its own) so the admin can show outbound rows apart from the
+    inbound ones; filter on ``direction`` when querying it.
+    """
+
+    class Meta:
+        proxy = True
+        verbose_name = "outbound message"
+
+
 class PendingStatus(models.Model):
     """A status webhook for a wamid we have not stored yet; applied when it appears."""
 
@@ -127,3 +139,6 @@ class PendingStatus(models.Model):
 
     def __str__(self) -> str:
         return f"{self.status} for {self.wamid}"
+
+
+from conversations.ai_models import *  # noqa: E402,F401,F403

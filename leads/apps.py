@@ -3,3 +3,7 @@ from django.apps import AppConfig
 
 class LeadsConfig(AppConfig):
     name = "leads"
+    verbose_name = "Leads and appointments"
+
+    def ready(self) -> None:
+        from leads import listeners  # noqa: F401  (registers event listeners)

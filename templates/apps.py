@@ -7,3 +7,11 @@ class TemplatesConfig(AppConfig):
     name = "templates"
     label = "message_templates"
     verbose_name = "Message templates and flows"
+
+    def ready(self) -> None:
+        from django_tenants.signals import post_schema_sync
+
+        from templates.services.builtin_intents import builtin_intents_ensure_for_new_tenant
+
+        # New tenants start with the built-in intents (greeting, opt-out, ...).
+        post_schema_sync.connect(builtin_intents_ensure_for_new_tenant, dispatch_uid="builtin_intents_ensure")

@@ -79,6 +79,14 @@ WHATSAPP_THROUGHPUT_MAX_WAIT_SECONDS = env.float("WHATSAPP_THROUGHPUT_MAX_WAIT_S
 OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="https://api.openai.com/v1")
 OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")
 OPENAI_MODEL = env.str("OPENAI_MODEL", default="gpt-4o-mini")
+# Website knowledge fetches (conversations/ai/knowledge.py) refuse loopback and private
+# addresses unless this is true (tests serve their sites on loopback).
+KNOWLEDGE_FETCH_ALLOW_PRIVATE = env.bool("KNOWLEDGE_FETCH_ALLOW_PRIVATE", default=False)
+
+# Google Calendar API v3 base URL (appointments); tests point it at a local server.
+GOOGLE_CALENDAR_API_URL = env.str("GOOGLE_CALENDAR_API_URL", default="https://www.googleapis.com/calendar/v3").rstrip(
+    "/"
+)
 
 SHARED_APPS = [
     "django_tenants",
@@ -210,6 +218,11 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 4
+# Without this Celery's Django fixup closes the DB connection before and after every task,
+# so each task pays a new PostgreSQL connection (a backend fork): the main cost of a workflow
+# job in bench/workflows_lateness.py. Connections are still dropped when broken or older than
+# CONN_MAX_AGE, as after a web request (bizmitra/celery.py).
+CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="bizmitra")
 # ETA/countdown beyond the visibility timeout would be redelivered and run twice
 # (shared/celery-notes.md §1); nothing we enqueue is due further out than this.

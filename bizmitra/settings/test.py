@@ -13,6 +13,20 @@ _RUN_ID = os.environ.setdefault("BIZMITRA_TEST_RUN_ID", str(os.getpid()))
 _SCOPE = f"{_RUN_ID}{os.environ.get('PYTEST_XDIST_WORKER', '')}"
 os.environ.setdefault("REDIS_KEY_PREFIX", f"bizmitra-test-{_SCOPE}")
 os.environ.setdefault("CELERY_TASK_DEFAULT_QUEUE", f"bizmitra-test-{_SCOPE}")
+# Outbound retries back off in tens of milliseconds here, not seconds (workers inherit it).
+os.environ.setdefault("WHATSAPP_SEND_RETRY_BASE_SECONDS", "0.05")
+os.environ.setdefault("WHATSAPP_SEND_RETRY_MAX_SECONDS", "0.5")
+# Test hosts are shared and busy: leave more room for scheduling delays between the
+# limiter's decision and the Graph sandbox's clock (conversations/ratelimit.py).
+os.environ.setdefault("WHATSAPP_THROUGHPUT_SHARE", "0.8")
+# Inbound media retries too; downloaded files go to a per-run directory.
+os.environ.setdefault("WHATSAPP_MEDIA_RETRY_BASE_SECONDS", "0.2")
+os.environ.setdefault("WHATSAPP_MEDIA_RETRY_MAX_SECONDS", "1")
+# Test websites for the AI knowledge fetch are served on loopback (workers inherit it).
+os.environ.setdefault("KNOWLEDGE_FETCH_ALLOW_PRIVATE", "true")
+os.environ.setdefault(
+    "MEDIA_ROOT", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "var", "test-media", _RUN_ID))
+)
 
 from bizmitra.settings.base import *  # noqa: E402,F403
 from bizmitra.settings.base import DATABASES  # noqa: E402

@@ -1,0 +1,320 @@
+"""Outbound WhatsApp messages, the caller's side: validate, queue, retry, mark as read.
+
+Life of an outbound message (every step a conditional UPDATE on the row, so a task that
+runs twice, or late, changes nothing):
+
+    message_send ─► queued ─► (message_deliver claims) sending ─► sent ─► (status webhooks)
+                      ▲                                   │
+                      └── retryable error, backoff ◄──────┤──► failed  (permanent error)
+                                                          └──► dead    (attempts used up)
+
+The worker's side (the Graph call, retries, the reconcile sweep) is in
+``services.outbound_delivery``. Call everything here inside the tenant's schema.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from bizmitra.errors import Conflict, ValidationFailed
+from bizmitra.events import publish
+from conversations.choices import Direction, MessageStatus
+from conversations.models import Contact, Conversation, Message
+from conversations.whatsapp.outbound_payloads import (
+    MEDIA_TYPES,
+    OutboundValidationError,
+    build_message_payload,
+    is_allowed_outside_window,
+    normalize_recipient,
+)
+from tenants.models import PhoneNumber
+
+logger = logging.getLogger(__name__)
+
+CUSTOMER_SERVICE_WINDOW = timedelta(hours=24)
+OPAQUE_PREFIX = "bzm:"
+RECONCILE_PERIODIC_TASK = "outbound: reconcile stuck sends"
+RECONCILE_EVERY_SECONDS = 30
+
+
+class WindowClosed(ValidationFailed):
+    """A free-form message to a contact whose 24-hour customer-service window is closed.
+
+    Meta would refuse it with 131047 (FACTS.md §5); only templates may go.
+    """
+
+    code = "window_closed"
+
+
+class DuplicateMessage(Conflict):
+    """The idempotency key was used before; ``message_id`` is the message it created."""
+
+    def __init__(self, *, message_id: int) -> None:
+        super().__init__(
+            "A message with this idempotency key already exists.",
+            extra={"message_id": message_id},
+        )
+        self.message_id = message_id
+
+
+def opaque_callback_data(message_id: int) -> str:
+    return f"{OPAQUE_PREFIX}{message_id}"
+
+
+def message_id_from_opaque(value: str) -> int | None:
+    """The message id in a ``biz_opaque_callback_data`` we sent, or None."""
+    if not value or not value.startswith(OPAQUE_PREFIX):
+        return None
+    rest = value[len(OPAQUE_PREFIX) :]
+    return int(rest) if rest.isdigit() else None
+
+
+# --- queueing ------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def message_send(
+    *,
+    to: str,
+    type: str,  # noqa: A002 - mirrors Meta's field name
+    content: Any,
+    idempotency_key: str | None = None,
+    sent_by: AbstractBaseUser | None = None,
+    context_wamid: str = "",
+    conversation: Conversation | None = None,
+) -> Message:
+    """Validate an outbound message, store it as ``queued`` and enqueue its send on commit.
+
+    ``content`` is Meta's object for ``type`` (a plain string for text). Raises
+    ``ValidationFailed`` (a Meta limit, field named), ``WindowClosed`` (free-form outside the
+    24 h window) or ``DuplicateMessage`` (a ``Conflict``: the idempotency key was used;
+    ``.message_id`` names the original). Call inside the tenant's schema.
+    """
+    try:
+        payload = build_message_payload(to=to, type=type, content=content, context_wamid=context_wamid)
+        recipient_key, recipient = normalize_recipient(to)
+    except OutboundValidationError as exc:
+        raise ValidationFailed(f"Invalid message: {exc.reason}", fields={exc.field: [exc.reason]}) from exc
+    if idempotency_key is not None:
+        idempotency_key = idempotency_key.strip()
+        if not idempotency_key or len(idempotency_key) > 255:
+            raise ValidationFailed(
+                "Invalid idempotency key.", fields={"idempotency_key": ["must be 1 to 255 characters"]}
+            )
+        _raise_if_duplicate(idempotency_key)
+
+    conversation = _conversation_for(
+        recipient_key=recipient_key, recipient=recipient, message_type=type, conversation=conversation
+    )
+    _check_window(conversation.contact, type)
+
+    now = timezone.now()
+    message = Message(
+        conversation=conversation,
+        direction=Direction.OUTBOUND,
+        type=type,
+        body=_summary(type, payload[type]),
+        payload=payload,
+        context_wamid=context_wamid or "",
+        idempotency_key=idempotency_key,
+        status=MessageStatus.QUEUED,
+        timestamp=now,
+        next_attempt_at=now,
+        media_id=str(payload[type].get("id", "")) if type in MEDIA_TYPES else "",
+        sent_by=sent_by,
+    )
+    try:
+        # A savepoint: a concurrent insert of the same key (the pre-check above cannot see
+        # an uncommitted one) surfaces here, and the unique constraint is the real guard.
+        with transaction.atomic():
+            message.save()
+    except IntegrityError:
+        if idempotency_key is None:
+            raise
+        original = Message.objects.filter(idempotency_key=idempotency_key).values_list("pk", flat=True).first()
+        if original is None:
+            raise
+        raise DuplicateMessage(message_id=original) from None
+
+    # The opaque data needs the id; storing it keeps `payload` exactly the body we POST.
+    message.payload = {**payload, "biz_opaque_callback_data": opaque_callback_data(message.pk)}
+    message.save(update_fields=["payload"])
+    Conversation.objects.filter(pk=conversation.pk).update(last_message_at=now)
+
+    enqueue_send(message.pk)
+    publish("message.queued", message_id=message.pk, conversation_id=conversation.pk)
+    return message
+
+
+def _raise_if_duplicate(idempotency_key: str) -> None:
+    original = Message.objects.filter(idempotency_key=idempotency_key).values_list("pk", flat=True).first()
+    if original is not None:
+        raise DuplicateMessage(message_id=original)
+
+
+def _conversation_for(
+    *, recipient_key: str, recipient: str, message_type: str, conversation: Conversation | None
+) -> Conversation:
+    lookup = {"wa_id": recipient.lstrip("+")} if recipient_key == "to" else {"user_id": recipient}
+    if conversation is not None:
+        contact = conversation.contact
+        if getattr(contact, next(iter(lookup))) != next(iter(lookup.values())):
+            raise ValidationFailed("Recipient mismatch.", fields={"to": ["is not this conversation's contact"]})
+        return conversation
+
+    contact = Contact.objects.filter(**lookup).first()
+    if contact is None:
+        # Nobody wrote to us from this number yet: the window is closed by definition, so
+        # refuse free-form messages before creating anything.
+        _check_window(None, message_type)
+        contact, _ = Contact.objects.get_or_create(**lookup)
+    conversation = Conversation.objects.filter(contact=contact).select_related("contact").first()
+    if conversation is None:
+        conversation, _ = Conversation.objects.get_or_create(
+            contact=contact, defaults={"phone_number_id": _default_phone_number().phone_number_id}
+        )
+    return conversation
+
+
+def _default_phone_number() -> PhoneNumber:
+    number = (
+        PhoneNumber.objects.filter(tenant__schema_name=connection.schema_name, is_active=True).order_by("pk").first()
+    )
+    if number is None:
+        raise ValidationFailed(
+            "This business has no active WhatsApp number.", fields={"to": ["no number to send from"]}
+        )
+    return number
+
+
+def window_is_open(contact: Contact | None, *, at=None) -> bool:
+    """Whether the 24-hour customer-service window with ``contact`` is open (FACTS.md §5)."""
+    if contact is None or contact.last_inbound_at is None:
+        return False
+    return contact.last_inbound_at > (at or timezone.now()) - CUSTOMER_SERVICE_WINDOW
+
+
+def _check_window(contact: Contact | None, message_type: str) -> None:
+    if is_allowed_outside_window(message_type) or window_is_open(contact):
+        return
+    raise WindowClosed(
+        "The 24-hour customer service window with this contact is closed: only templates can be sent.",
+        fields={"type": ["window_closed: only 'template' messages can be sent outside the 24-hour window"]},
+    )
+
+
+def _summary(message_type: str, content: dict[str, Any]) -> str:
+    if message_type == "text":
+        return content["body"]
+    if message_type == "interactive":
+        return content["body"]["text"]
+    if message_type == "template":
+        return content["name"]
+    if message_type in MEDIA_TYPES:
+        return content.get("caption", "")
+    if message_type == "location":
+        return content.get("name", "")
+    if message_type == "reaction":
+        return content.get("emoji", "")
+    return ""
+
+
+def enqueue_send(message_id: int) -> None:
+    """Enqueue a send attempt of ``message_id`` once the current transaction commits."""
+    from conversations.tasks.outbound import message_send_task
+
+    # The schema travels in the task headers (tenant-schemas-celery); name it explicitly
+    # rather than trusting whatever schema the connection is in when the commit fires.
+    headers = {"_schema_name": connection.schema_name}
+    transaction.on_commit(lambda: message_send_task.apply_async(kwargs={"message_id": message_id}, headers=headers))
+
+
+@transaction.atomic
+def message_retry(*, message: Message) -> bool:
+    """Put a ``dead`` or ``failed`` outbound message back in the queue with fresh attempts.
+
+    Returns False when the message is not in one of those states. Raises ``WindowClosed``
+    for a free-form message whose window has closed since (Meta would refuse it).
+    """
+    message = Message.objects.select_related("conversation__contact").get(pk=message.pk)
+    if message.direction != Direction.OUTBOUND or message.status not in (MessageStatus.DEAD, MessageStatus.FAILED):
+        return False
+    _check_window(message.conversation.contact, message.type)
+    now = timezone.now()
+    updated = Message.objects.filter(
+        pk=message.pk, status__in=[MessageStatus.DEAD, MessageStatus.FAILED], direction=Direction.OUTBOUND
+    ).update(
+        status=MessageStatus.QUEUED,
+        attempts=0,
+        # A new send gets a new wamid; late statuses of the old one must not match it.
+        wamid=None,
+        next_attempt_at=now,
+        sending_started_at=None,
+        error_code=None,
+        error_title="",
+        error_details="",
+        sent_at=None,
+        delivered_at=None,
+        read_at=None,
+        failed_at=None,
+        updated_at=now,
+    )
+    if not updated:
+        return False
+    enqueue_send(message.pk)
+    publish_status(message, MessageStatus.QUEUED)
+    return True
+
+
+def publish_status(message: Message, status: str) -> None:
+    """Tell listeners (the live inbox) that an outbound message changed state, after commit."""
+    publish("message.status", message_id=message.pk, conversation_id=message.conversation_id, status=status)
+
+
+# --- mark as read --------------------------------------------------------------------------
+
+
+def message_mark_read(*, message: Message) -> None:
+    """Tell the customer we read their inbound ``message`` (and every earlier one).
+
+    Goes through the queue: the Graph call happens in ``message_mark_read_task`` after
+    commit; the message's ``read_at`` records that it was done.
+    """
+    if message.direction != Direction.INBOUND or not message.wamid:
+        raise ValidationFailed(
+            "Only received WhatsApp messages can be marked as read.", fields={"message": ["not inbound"]}
+        )
+    from conversations.tasks.outbound import message_mark_read_task
+
+    headers = {"_schema_name": connection.schema_name}
+    message_id = message.pk
+    transaction.on_commit(
+        lambda: message_mark_read_task.apply_async(kwargs={"message_id": message_id}, headers=headers)
+    )
+
+
+def outbound_periodic_tasks_ensure() -> None:
+    """Register the reconcile job with django-celery-beat (idempotent; call at startup)."""
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+    from django_tenants.utils import get_public_schema_name, schema_context
+
+    with schema_context(get_public_schema_name()):
+        schedule, _ = IntervalSchedule.objects.get_or_create(
+            every=RECONCILE_EVERY_SECONDS, period=IntervalSchedule.SECONDS
+        )
+        PeriodicTask.objects.update_or_create(
+            name=RECONCILE_PERIODIC_TASK,
+            defaults={
+                "task": "conversations.tasks.outbound.outbound_reconcile_task",
+                "interval": schedule,
+                "kwargs": "{}",
+                "enabled": True,
+                "description": "Settle outbound WhatsApp sends whose worker died (services/outbound_delivery.py).",
+            },
+        )

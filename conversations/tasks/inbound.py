@@ -1,0 +1,41 @@
+"""Inbound tasks: media fetching.
+
+Webhook processing itself is public-schema work and lives in ``conversations.whatsapp.tasks``.
+"""
+
+import logging
+
+from celery import shared_task
+from django.conf import settings
+
+from conversations.services.inbound import message_media_failed, message_media_fetch
+from conversations.whatsapp.graph_client import GraphError
+
+__all__ = ["media_fetch_task", "media_retry_delay"]
+
+logger = logging.getLogger(__name__)
+
+
+def media_retry_delay(retries: int) -> float:
+    """Exponential backoff, capped far below the broker's visibility timeout (celery-notes §1)."""
+    return min(settings.WHATSAPP_MEDIA_RETRY_BASE_SECONDS * 2**retries, settings.WHATSAPP_MEDIA_RETRY_MAX_SECONDS)
+
+
+@shared_task(bind=True, max_retries=None, ignore_result=True)
+def media_fetch_task(self, message_id: int) -> None:
+    """Download an inbound message's media (runs in the message's tenant schema).
+
+    Temporary failures (network, 5xx, expired URL, Meta's retryable codes) retry with backoff
+    while the message keeps ``media_status=pending``; a permanent Graph error, or running
+    out of retries, leaves it ``failed`` with ``media_error`` (the message itself is kept,
+    and the admin action "Fetch media again" can still attach the file later).
+    """
+    try:
+        message_media_fetch(message_id=message_id)
+    except Exception as exc:
+        retryable = exc.retryable if isinstance(exc, GraphError) else True
+        if retryable and self.request.retries < settings.WHATSAPP_MEDIA_MAX_RETRIES:
+            logger.info("media of message %s: %s; retry %d", message_id, exc, self.request.retries + 1)
+            raise self.retry(exc=exc, countdown=media_retry_delay(self.request.retries)) from exc
+        logger.warning("media of message %s not downloaded: %s", message_id, exc)
+        message_media_failed(message_id=message_id, error=str(exc) or type(exc).__name__)

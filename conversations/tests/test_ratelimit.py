@@ -1,0 +1,83 @@
+"""The shared per-number throughput limiter, against the real Redis of this test run."""
+
+import threading
+import uuid
+
+import pytest
+import redis
+from django.conf import settings
+
+from conversations.ratelimit import ThroughputLimiter, phone_number_limiter_name, phone_number_rate
+
+
+def max_in_any_window(times: list[float], window: float = 1.0) -> int:
+    """The most events inside any half-open window ``[t, t + window)`` starting at an event."""
+    times = sorted(times)
+    best, start = 0, 0
+    for end, at in enumerate(times):
+        while at - times[start] >= window:
+            start += 1
+        best = max(best, end - start + 1)
+    return best
+
+
+@pytest.fixture
+def limiter():
+    limiter = ThroughputLimiter(client=redis.Redis.from_url(settings.REDIS_URL))
+    name = f"test-{uuid.uuid4().hex}"
+    yield limiter, name
+    limiter.reset(name)
+
+
+def test_keys_carry_the_runs_redis_prefix(limiter):
+    limiter, name = limiter
+    limiter.reserve(name, rate=10)
+    assert limiter.key(name) == f"{settings.CACHES['default']['KEY_PREFIX']}:ratelimit:{name}"
+    assert limiter.client.exists(limiter.key(name))
+
+
+def test_a_slot_further_away_than_max_wait_is_refused_without_reserving(limiter):
+    limiter, name = limiter
+    first = limiter.reserve(name, rate=1, max_wait=0)
+    refused = limiter.reserve(name, rate=1, max_wait=0)
+    assert first.granted and first.wait == 0
+    assert not refused.granted and refused.wait > 0
+    # Nothing was taken by the refusal: a caller willing to wait gets the very next slot.
+    waiting = limiter.reserve(name, rate=1, max_wait=5)
+    assert waiting.granted and waiting.slot_at == pytest.approx(first.slot_at + 1, abs=1e-6)
+
+
+def test_many_callers_never_get_more_than_80_slots_in_any_second(limiter):
+    """Eight threads, each with its own Redis connection, as eight workers would be."""
+    limiter, name = limiter
+    slots: list[float] = []
+    refusals = []
+    lock = threading.Lock()
+
+    def hammer():
+        own = ThroughputLimiter(client=redis.Redis.from_url(settings.REDIS_URL))
+        taken = 0
+        while taken < 30:
+            reservation = own.acquire(name, rate=80, max_wait=0.05)
+            with lock:
+                if reservation.granted:
+                    slots.append(reservation.slot_at)
+                    taken += 1
+                else:
+                    refusals.append(reservation.wait)
+
+    threads = [threading.Thread(target=hammer) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(slots) == 240
+    assert max_in_any_window(slots) <= 80
+    # Eight callers contend for slots 12.5 ms apart: within 0.05 s some find none.
+    assert refusals
+
+
+def test_numbers_get_a_share_of_metas_cap_and_their_own_budget():
+    assert phone_number_rate(80) == pytest.approx(80 * settings.WHATSAPP_THROUGHPUT_SHARE)
+    assert phone_number_rate(80) <= 80
+    assert phone_number_limiter_name("106540352242922") != phone_number_limiter_name("106540352242923")

@@ -1,0 +1,374 @@
+"""Public-schema side of inbound webhooks: store the raw POST, then claim, parse and route it.
+
+The webhook view calls ``signature_valid`` and ``delivery_store``, then enqueues the id
+(``tasks.delivery_enqueue``): one ``INSERT … RETURNING id`` is the only database round trip
+a POST costs on the common path, so the endpoint keeps up with Meta's bursts (Chatwoot's
+"verify, store, enqueue, 200").
+Everything else runs later in a Celery task (``conversations.whatsapp.tasks``):
+``delivery_process`` claims a stored delivery, parses it with ``parse_webhook``, splits it by
+``metadata.phone_number_id`` and hands each part to its tenant's services inside
+``tenant_context``; what cannot be routed becomes an ``UnroutedEvent``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from django.conf import settings
+from django.db import InterfaceError, OperationalError, connection, transaction
+from django.utils import timezone
+from django_tenants.utils import tenant_context
+
+from conversations.whatsapp.models import UnroutedEvent, WebhookDelivery
+from conversations.whatsapp.parsing import (
+    InboundMessage,
+    MalformedWebhook,
+    ParsedWebhook,
+    StatusUpdate,
+    WebhookError,
+    parse_webhook,
+)
+from conversations.whatsapp.signature import signature_matches
+from tenants.models import PhoneNumber
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 8
+"""Processing attempts of a delivery before the sweeper stops retrying it (admin: reprocess)."""
+
+STUCK_AFTER_SECONDS = 30
+"""A delivery still pending this long after it arrived lost its Celery message: sweep it."""
+
+SWEEP_BATCH = 1000
+
+SWEEP_PERIODIC_TASK = "whatsapp: sweep webhook deliveries"
+SWEEP_EVERY_SECONDS = 30
+
+_TABLE = f'"public"."{WebhookDelivery._meta.db_table}"'
+# Columns without a database default are all named: the model's defaults live in Python only.
+_INSERT_SQL = (
+    f"INSERT INTO {_TABLE} (body, received_at, signature_verified, state, attempts, error) "
+    "VALUES (%s, now(), true, 'pending', 0, '') RETURNING id"
+)
+# The conditional UPDATE is the claim; SKIP LOCKED lets a duplicate task (sweeper re-enqueue,
+# redelivered Celery message) return at once instead of waiting for the first to finish.
+_CLAIM_SQL = (
+    f"UPDATE {_TABLE} SET attempts = attempts + 1 WHERE id = ("
+    f"SELECT id FROM {_TABLE} WHERE id = %s AND state <> 'processed' FOR UPDATE SKIP LOCKED"
+    ") RETURNING body, attempts"
+)
+# Failed deliveries come back after 30 s, 60 s, 120 s … (at most an hour) until MAX_ATTEMPTS.
+_DUE_SQL = (
+    f"SELECT id FROM {_TABLE} WHERE "
+    "(state = 'pending' AND received_at < now() - make_interval(secs => %(stuck)s)) "
+    "OR (state = 'failed' AND attempts < %(max_attempts)s AND processed_at < now() - "
+    "LEAST(make_interval(secs => %(stuck)s * power(2, GREATEST(attempts - 1, 0))), interval '1 hour')) "
+    "ORDER BY id LIMIT %(limit)s"
+)
+
+
+# -- the hot path -----------------------------------------------------------------------------
+
+_TENANT_SECRETS_TTL = 60.0
+# A forged signature triggers a reload at most this often, so it cannot hammer the database.
+_TENANT_SECRETS_MIN_RELOAD = 5.0
+
+
+class _TenantSecrets:
+    """Per-process cache of the app secrets of numbers that belong to another Meta app.
+
+    Maps each secret to the phone number ids it may sign for: a tenant knows its own app's
+    secret, so a body it signs must only name its own numbers (else a tenant could forge
+    inbound messages for another one).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_secret: dict[str, frozenset[str]] = {}
+        self._loaded_at = float("-inf")
+
+    def get(self, *, max_age: float) -> dict[str, frozenset[str]]:
+        with self._lock:
+            if time.monotonic() - self._loaded_at > max_age:
+                self._by_secret = self._load()
+                self._loaded_at = time.monotonic()
+            return self._by_secret
+
+    def age(self) -> float:
+        return time.monotonic() - self._loaded_at
+
+    def clear(self) -> None:
+        with self._lock:
+            self._loaded_at = float("-inf")
+
+    @staticmethod
+    def _load() -> dict[str, frozenset[str]]:
+        by_secret: dict[str, set[str]] = {}
+        rows = PhoneNumber.objects.filter(is_active=True).exclude(app_secret="")
+        for phone_number_id, secret in rows.values_list("phone_number_id", "app_secret"):
+            by_secret.setdefault(str(secret), set()).add(phone_number_id)
+        return {secret: frozenset(ids) for secret, ids in by_secret.items()}
+
+
+_tenant_secrets = _TenantSecrets()
+
+
+def tenant_app_secrets_clear() -> None:
+    """Forget the cached tenant app secrets (tests; a number's secret just changed)."""
+    _tenant_secrets.clear()
+
+
+def signature_valid(*, body: bytes, header: str | None) -> bool:
+    """Tell whether ``header`` is Meta's ``X-Hub-Signature-256`` of ``body``.
+
+    The platform's ``META_APP_SECRET`` is tried first and costs no database access. Only
+    when it fails are the tenants' own app secrets tried (cached per process, see
+    ``_TenantSecrets``), and such a body must name only numbers of that secret's tenant.
+    """
+    if not header:
+        return False
+    if signature_matches((settings.META_APP_SECRET,), body, header):
+        return True
+    if _tenant_signature_valid(body, header, _tenant_secrets.get(max_age=_TENANT_SECRETS_TTL)):
+        return True
+    # A number onboarded a moment ago is not in the cache yet.
+    if _tenant_secrets.age() >= _TENANT_SECRETS_MIN_RELOAD:
+        return _tenant_signature_valid(body, header, _tenant_secrets.get(max_age=0))
+    return False
+
+
+def _tenant_signature_valid(body: bytes, header: str, by_secret: dict[str, frozenset[str]]) -> bool:
+    matching = [numbers for secret, numbers in by_secret.items() if signature_matches((secret,), body, header)]
+    if not matching:
+        return False
+    named = _phone_number_ids_in(body)
+    return bool(named) and any(named <= numbers for numbers in matching)
+
+
+def _phone_number_ids_in(body: bytes) -> set[str]:
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return set()
+    ids: set[str] = set()
+    entries = payload.get("entry") if isinstance(payload, dict) else None
+    for entry in entries if isinstance(entries, list) else ():
+        changes = entry.get("changes") if isinstance(entry, dict) else None
+        for change in changes if isinstance(changes, list) else ():
+            value = change.get("value") if isinstance(change, dict) else None
+            metadata = value.get("metadata") if isinstance(value, dict) else None
+            if isinstance(metadata, dict) and metadata.get("phone_number_id"):
+                ids.add(str(metadata["phone_number_id"]))
+    return ids
+
+
+def delivery_store(*, body: bytes) -> int:
+    """Insert a verified webhook body as a pending ``WebhookDelivery``; return its id.
+
+    Exactly one round trip: a raw ``INSERT … RETURNING id`` in autocommit, no ORM save,
+    no tenant lookup. Raises ``django.db.DatabaseError`` when the database cannot take it:
+    the caller must then answer non-200 so that Meta retries.
+    """
+    reused = connection.connection is not None
+    try:
+        return _insert(body)
+    except (OperationalError, InterfaceError):
+        if not reused or connection.in_atomic_block:
+            raise
+        # A kept-alive connection the server dropped (restart, failover, idle timeout).
+        # Retrying once on a fresh one stands in for Django's CONN_HEALTH_CHECKS.
+        connection.close()
+        return _insert(body)
+
+
+def _insert(body: bytes) -> int:
+    # CONN_HEALTH_CHECKS would spend a `SELECT 1` round trip per request on a reused
+    # connection; the INSERT is the check instead (delivery_store retries it once).
+    connection.health_check_done = True
+    with connection.cursor() as cursor:
+        cursor.execute(_INSERT_SQL, (body,))
+        return cursor.fetchone()[0]
+
+
+# -- processing (Celery) ----------------------------------------------------------------------
+
+
+@dataclass
+class _Part:
+    """What one webhook carried for one business phone number."""
+
+    phone_number_id: str
+    messages: list[InboundMessage] = field(default_factory=list)
+    statuses: list[StatusUpdate] = field(default_factory=list)
+    errors: list[WebhookError] = field(default_factory=list)
+
+    def as_payload(self) -> dict[str, Any]:
+        contacts = {(m.contact.wa_id, m.contact.user_id): asdict(m.contact) for m in self.messages}
+        return {
+            "phone_number_id": self.phone_number_id,
+            "contacts": list(contacts.values()),
+            "messages": [m.raw for m in self.messages],
+            "statuses": [s.raw for s in self.statuses],
+            "errors": [e.raw for e in self.errors],
+        }
+
+
+def delivery_process(*, delivery_id: int) -> bool:
+    """Claim a stored delivery and write what it carries into the tenants' schemas.
+
+    Returns False when there was nothing to do (already processed, being processed by
+    another worker, or gone). Holds the delivery's row lock until done. Each tenant's part
+    runs in its own savepoint: a failing part is recorded in ``error`` (state ``failed``,
+    retried by the sweeper) without undoing the others. Reprocessing is harmless: messages
+    are unique on wamid and statuses only move forward.
+    """
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(_CLAIM_SQL, (delivery_id,))
+            row = cursor.fetchone()
+        if row is None:
+            return False
+        try:
+            with transaction.atomic():
+                problems = _route(delivery_id, bytes(row[0]), first_attempt=row[1] == 1)
+        except Exception as exc:  # recorded on the delivery and retried; never lost
+            logger.exception("webhook delivery %s could not be processed", delivery_id)
+            problems = [f"{type(exc).__name__}: {exc}"]
+        WebhookDelivery.objects.filter(pk=delivery_id).update(
+            state=WebhookDelivery.State.FAILED if problems else WebhookDelivery.State.PROCESSED,
+            processed_at=timezone.now(),
+            error="\n".join(problems)[:10_000],
+        )
+    return True
+
+
+def _route(delivery_id: int, body: bytes, *, first_attempt: bool) -> list[str]:
+    from conversations.services.inbound import inbound_part_store
+
+    if not first_attempt:  # reprocessing replaces what an earlier attempt kept aside
+        UnroutedEvent.objects.filter(delivery_id=delivery_id).delete()
+    unrouted: list[UnroutedEvent] = []
+
+    def keep(reason: str, payload: Any, *, phone_number_id: str = "", field_name: str = "") -> None:
+        unrouted.append(
+            UnroutedEvent(
+                delivery_id=delivery_id,
+                phone_number_id=phone_number_id[:64],
+                field=field_name[:64],
+                reason=reason[:255],
+                payload=payload,
+            )
+        )
+
+    try:
+        payload = json.loads(body)
+        parsed = parse_webhook(payload)
+    except ValueError as exc:
+        reason = exc.reason if isinstance(exc, MalformedWebhook) else "body is not JSON"
+        shown = payload if isinstance(exc, MalformedWebhook) else body[:100_000].decode("utf-8", "replace")
+        keep(f"not a WhatsApp webhook: {reason}", {"body": shown})
+        UnroutedEvent.objects.bulk_create(unrouted)
+        return []
+
+    for change in parsed.other_changes:
+        keep("not a messages change" if change.field else "unreadable item", change.raw, field_name=change.field)
+    parts = _split(parsed, keep)
+    numbers = {
+        n.phone_number_id: n
+        for n in PhoneNumber.objects.select_related("tenant").filter(phone_number_id__in=list(parts))
+    }
+
+    problems: list[str] = []
+    for phone_number_id in sorted(parts):
+        part = parts[phone_number_id]
+        number = numbers.get(phone_number_id)
+        if number is None or not number.is_active or not number.tenant.is_active:
+            reason = "unknown phone_number_id" if number is None else "phone number or tenant inactive"
+            keep(reason, part.as_payload(), phone_number_id=phone_number_id, field_name="messages")
+            continue
+        for error in part.errors:
+            logger.warning("meta reported error %s (%s) for %s", error.code, error.title, phone_number_id)
+            keep(f"webhook error {error.code}: {error.title}", error.raw, phone_number_id=phone_number_id)
+        if not part.messages and not part.statuses:
+            continue
+        try:
+            with transaction.atomic(), tenant_context(number.tenant):
+                inbound_part_store(messages=part.messages, statuses=part.statuses)
+        except Exception as exc:  # this tenant's part only; the others stay stored
+            logger.exception("webhook delivery %s: part for %s failed", delivery_id, phone_number_id)
+            problems.append(f"{phone_number_id} ({number.tenant.schema_name}): {type(exc).__name__}: {exc}")
+    UnroutedEvent.objects.bulk_create(unrouted)
+    return problems
+
+
+def _split(parsed: ParsedWebhook, keep: Callable[..., None]) -> dict[str, _Part]:
+    parts: dict[str, _Part] = {}
+
+    def part(phone_number_id: str) -> _Part:
+        return parts.setdefault(phone_number_id, _Part(phone_number_id))
+
+    for message in parsed.messages:
+        if not message.phone_number_id:
+            keep("message without metadata.phone_number_id", message.raw, field_name="messages")
+        elif not message.wamid:
+            keep("message without id", message.raw, phone_number_id=message.phone_number_id)
+        elif not (message.contact.wa_id or message.contact.user_id):
+            keep("message without sender", message.raw, phone_number_id=message.phone_number_id)
+        else:
+            part(message.phone_number_id).messages.append(message)
+    for status in parsed.statuses:
+        if not status.phone_number_id or not status.wamid:
+            keep("status without phone_number_id or id", status.raw, phone_number_id=status.phone_number_id)
+        else:
+            part(status.phone_number_id).statuses.append(status)
+    for error in parsed.errors:
+        if error.phone_number_id:
+            part(error.phone_number_id).errors.append(error)
+        else:
+            keep(f"webhook error {error.code}: {error.title}", error.raw)
+    return parts
+
+
+def deliveries_due(*, limit: int = SWEEP_BATCH) -> list[int]:
+    """Ids of deliveries to (re)enqueue: pending ones whose Celery message was lost, and
+    failed ones whose backoff has passed (until ``MAX_ATTEMPTS``)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_DUE_SQL, {"stuck": STUCK_AFTER_SECONDS, "max_attempts": MAX_ATTEMPTS, "limit": limit})
+        return [row[0] for row in cursor.fetchall()]
+
+
+def deliveries_reset(*, delivery_ids: Iterable[int]) -> list[int]:
+    """Make deliveries pending again (admin "reprocess"); returns the ids to enqueue."""
+    ids = list(delivery_ids)
+    WebhookDelivery.objects.filter(pk__in=ids).update(state=WebhookDelivery.State.PENDING, error="")
+    return ids
+
+
+def webhook_periodic_tasks_ensure() -> None:
+    """Register the delivery sweeper with django-celery-beat, every 30 s (idempotent).
+
+    ``bizmitra.periodic`` runs it after every migration of the public schema and from
+    ``manage.py ensure_periodic_tasks``; beat's DatabaseScheduler then sends
+    ``webhook_sweep_task``.
+    """
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+    from django_tenants.utils import get_public_schema_name, schema_context
+
+    with schema_context(get_public_schema_name()):
+        schedule, _ = IntervalSchedule.objects.get_or_create(every=SWEEP_EVERY_SECONDS, period=IntervalSchedule.SECONDS)
+        PeriodicTask.objects.update_or_create(
+            name=SWEEP_PERIODIC_TASK,
+            defaults={
+                "task": "conversations.whatsapp.tasks.webhook_sweep_task",
+                "interval": schedule,
+                "kwargs": "{}",
+                "enabled": True,
+                "description": "Re-enqueue webhook deliveries whose Celery message was lost; retry failed ones.",
+            },
+        )

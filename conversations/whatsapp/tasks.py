@@ -1,0 +1,60 @@
+"""Celery side of inbound webhooks (public schema): process a stored delivery, sweep lost ones.
+
+The sweeper runs every 30 s from celery beat; its ``PeriodicTask`` row is written by
+``ingest.webhook_periodic_tasks_ensure``, which ``bizmitra.periodic`` runs after every
+migration of the public schema (and ``manage.py ensure_periodic_tasks`` on demand).
+"""
+
+import logging
+
+from celery import shared_task
+from django_tenants.utils import get_public_schema_name
+
+from conversations.whatsapp import ingest
+
+logger = logging.getLogger(__name__)
+
+# Deliveries are processed in the public schema (tenant-schemas-celery reads this header).
+_PUBLIC_SCHEMA = get_public_schema_name()
+
+
+@shared_task(ignore_result=True)
+def webhook_process_task(delivery_id: int) -> None:
+    """Process one stored webhook delivery (re-runnable: the delivery row is claimed)."""
+    ingest.delivery_process(delivery_id=delivery_id)
+
+
+@shared_task(ignore_result=True)
+def webhook_sweep_task() -> int:
+    """Re-enqueue deliveries whose Celery message was lost and failed ones due for a retry."""
+    ids = ingest.deliveries_due()
+    for delivery_id in ids:
+        delivery_enqueue(delivery_id)
+    if ids:
+        logger.info("re-enqueued %d webhook deliveries", len(ids))
+    return len(ids)
+
+
+def delivery_enqueue(delivery_id: int) -> bool:
+    """Hand a stored delivery to a worker; False when the broker is unreachable.
+
+    Failing to enqueue is not an error for the caller: the row is stored and the sweeper
+    enqueues it again. ``retry=False`` keeps a Redis outage from stalling the webhook view.
+    """
+    try:
+        # Only what this hot path needs (the webhook view calls this per POST): no retry
+        # loop, no queue declaration per publish (the worker declares its queue; the default
+        # direct exchange routes by queue name), the schema header and args repr given
+        # instead of derived. Together about a fifth less CPU than a bare apply_async.
+        webhook_process_task.apply_async(
+            (delivery_id,),
+            retry=False,
+            declare=[],
+            headers={"_schema_name": _PUBLIC_SCHEMA},
+            argsrepr=f"({delivery_id},)",
+            kwargsrepr="{}",
+        )
+    except Exception:  # broker down: the sweeper picks the pending row up later
+        logger.warning("could not enqueue webhook delivery %s; the sweeper will", delivery_id, exc_info=True)
+        return False
+    return True

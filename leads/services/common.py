@@ -1,0 +1,81 @@
+"""Pieces every leads service shares: who is acting, and input normalisation."""
+
+from datetime import datetime
+
+import phonenumbers
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import validate_email
+from django.db import connection
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+FIELD_MAX_LENGTHS = {"name": 200, "location": 200, "product_interest": 255}
+
+
+class FieldError(ValueError):
+    """One input value that cannot be stored, with the reason shown to the user."""
+
+
+def actor_resolve(actor) -> tuple[object | None, str]:
+    """Split an actor into (user row or None, label for the audit trail).
+
+    ``actor`` is a dashboard user, an API-key principal, or a string naming a
+    system actor ("system:auto-qualify", "engine:capture_lead").
+    """
+    if isinstance(actor, get_user_model()):
+        return actor, actor.get_username()[:150]
+    if actor is None:
+        return None, "system"
+    return None, str(actor)[:150]
+
+
+def normalise_email(value) -> str:
+    email = str(value).strip().lower()
+    try:
+        validate_email(email)
+    except DjangoValidationError as exc:
+        raise FieldError(f"'{value}' is not a valid email address.") from exc
+    return email
+
+
+def normalise_phone(value, *, region: str) -> str:
+    """E.164 form of a phone number a person typed; ``region`` applies when no +country code is given."""
+    raw = str(value).strip()
+    try:
+        number = phonenumbers.parse(raw, region.upper() or None)
+    except phonenumbers.NumberParseException as exc:
+        raise FieldError(f"'{value}' is not a phone number.") from exc
+    if not phonenumbers.is_valid_number(number):
+        raise FieldError(f"'{value}' is not a valid phone number for {region.upper()} or with its country code.")
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def normalise_text(value, *, field: str) -> str:
+    text = " ".join(str(value).split())
+    limit = FIELD_MAX_LENGTHS.get(field)
+    if limit and len(text) > limit:
+        raise FieldError(f"At most {limit} characters.")
+    return text
+
+
+def normalise_datetime(value) -> datetime | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, datetime):
+        parsed = value
+    else:
+        parsed = parse_datetime(str(value))
+        if parsed is None:
+            raise FieldError(f"'{value}' is not a date and time (use ISO 8601, e.g. 2026-03-01T10:00:00+05:30).")
+    if timezone.is_naive(parsed):
+        raise FieldError("Give a time zone offset (e.g. +05:30 or Z).")
+    return parsed
+
+
+def tenant_timezone_name() -> str:
+    """The current tenant's IANA time zone (``Tenant.timezone``), UTC if unknown."""
+    from tenants.models import Tenant
+
+    name = Tenant.objects.filter(schema_name=connection.schema_name).values_list("timezone", flat=True).first()
+    return name or "UTC"

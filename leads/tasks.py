@@ -1,0 +1,80 @@
+"""Celery tasks of the leads app: thin wrappers that take ids and call one service.
+
+Per-tenant tasks must be sent inside the tenant's schema (tenant-schemas-celery
+carries it to the worker); sent from public they fail on the tenant tables.
+"""
+
+import logging
+
+from celery import shared_task
+from django.db import DatabaseError
+from django_tenants.utils import get_public_schema_name, schema_context
+
+from leads import services
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task
+def lead_sla_check_task() -> int:
+    return services.lead_sla_check()
+
+
+@shared_task
+def lead_follow_ups_due_task() -> int:
+    due = services.lead_follow_ups_due()
+    for lead_id in due:
+        lead_follow_up_send_task.delay(lead_id=lead_id)
+    return len(due)
+
+
+@shared_task
+def lead_follow_up_send_task(*, lead_id: int) -> str:
+    return services.lead_follow_up_send(lead_id=lead_id)
+
+
+@shared_task
+def appointment_calendar_sync_task(*, appointment_id: int) -> str:
+    return services.appointment_calendar_sync(appointment_id=appointment_id)
+
+
+@shared_task
+def appointment_calendar_sync_due_task() -> int:
+    due = services.appointments_calendar_sync_due()
+    for appointment_id in due:
+        appointment_calendar_sync_task.delay(appointment_id=appointment_id)
+    return len(due)
+
+
+@shared_task(autoretry_for=(DatabaseError,), retry_backoff=5, retry_backoff_max=300, max_retries=5)
+def appointment_workflows_fire_task(*, appointment_id: int, event: str, stamp: str = "") -> int:
+    return len(services.appointment_workflows_fire(appointment_id=appointment_id, event=event, stamp=stamp))
+
+
+PER_TENANT_JOBS = {
+    "sla": lead_sla_check_task,
+    "follow_ups": lead_follow_ups_due_task,
+    "calendar_sync": appointment_calendar_sync_due_task,
+}
+
+
+@shared_task
+def leads_fanout_task(*, job: str) -> int:
+    """Run from beat in the public schema: queue ``job`` once in every active tenant's schema."""
+    from tenants.models import Tenant
+
+    task = PER_TENANT_JOBS.get(job)
+    if task is None:
+        logger.error("unknown leads job %r", job)
+        return 0
+    schemas = (
+        Tenant.objects.filter(is_active=True)
+        .exclude(schema_name=get_public_schema_name())
+        .values_list("schema_name", flat=True)
+    )
+    count = 0
+    for schema_name in schemas:
+        with schema_context(schema_name):
+            task.delay()
+        count += 1
+    return count

@@ -1,0 +1,214 @@
+"""Workflows API.
+
+Client websites (any host; ``X-Api-Key`` + ``X-Client-Code`` pick the tenant):
+
+``POST /api/workflows/trigger`` body
+``{trigger, phone, variables?, email?, conversationId?, baseTime?, delayMinutes?,
+callbackUrl?, callbackMetadata?, idempotencyKey?, allowLate?}``
+- 202 ``{triggerId, jobIds, jobs: [{id, workflowId, workflow, channel, status, dueAt, late}],
+  cancelledJobIds, rescheduledJobIds, duplicate: false}`` — one job per active rule of
+  the trigger (none is fine: ``jobIds`` is then empty);
+- 200, the first response with ``duplicate: true``, for a repeated ``idempotencyKey``
+  with the same body (nothing is scheduled again); 409 if the body differs;
+- 401 wrong/missing key or client code; 400 unparseable JSON; 422 invalid fields,
+  named as sent (``{"error": "validation_error", "fields": {"phone": [...]}}``).
+Timing: due = ``baseTime`` (default now; ISO 8601, naive = the tenant's timezone)
++ ``delayMinutes`` (may be fractional or negative) when given, *instead of* each rule's
+``delay_minutes``; otherwise + the rule's. A due time up to 60 s in the past is sent at
+once; older is refused with 422 (field ``baseTime``/``delayMinutes``) unless
+``allowLate: true``, which sends it at once. ``phone`` is normalised to E.164 (without
+``+`` it is read as country code + number). Email rules need ``email``.
+
+``GET /api/workflows/jobs/{id}`` (same headers): the job's state, attempts, message id and
+callback delivery.
+
+Tenant domain (session, JWT or ``Bearer`` API key): ``/api/workflows/`` CRUD of the rules,
+and ``GET /api/workflows/callback-secret/`` (session-authenticated owners) — the secret
+that signs callback PUTs (``X-BizMitra-Signature: sha256=<HMAC-SHA256 of the body>``).
+"""
+
+import math
+from datetime import timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django_tenants.utils import schema_context
+from drf_spectacular.utils import extend_schema
+from rest_framework import permissions, status, viewsets
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from bizmitra.errors import ApplicationError, NotFound, ValidationFailed
+from tenants.authentication import ApiKeyPrincipal, ClientApiKeyAuthentication
+from tenants.services import OWNER_GROUP
+from workflows import selectors
+from workflows.api.serializers import TriggerInputSerializer, WorkflowSerializer
+from workflows.filters import WorkflowFilterSet
+from workflows.services import callback_secret_get, workflow_trigger_fire
+from workflows.services.callbacks import SIGNATURE_HEADER
+
+# Service argument → the name the client sent, so a 422 names the field as sent.
+API_FIELD_NAMES = {
+    "base_time": "baseTime",
+    "delay": "delayMinutes",
+    "callback_url": "callbackUrl",
+    "callback_metadata": "callbackMetadata",
+    "conversation_id": "conversationId",
+    "idempotency_key": "idempotencyKey",
+    "allow_late": "allowLate",
+}
+
+
+def _is_owner(user) -> bool:
+    if isinstance(user, ApiKeyPrincipal):
+        return False
+    return bool(user.is_superuser or user.groups.filter(name=OWNER_GROUP).exists())
+
+
+class IsOwnerOrApiKeyToWrite(permissions.BasePermission):
+    """Anyone signed in to the tenant reads rules; owners and the tenant's API keys change them."""
+
+    def has_permission(self, request, view):
+        if not (request.user and request.user.is_authenticated):
+            return False
+        if request.method in permissions.SAFE_METHODS:
+            return True
+        return isinstance(request.user, ApiKeyPrincipal) or _is_owner(request.user)
+
+
+class IsOwner(permissions.BasePermission):
+    def has_permission(self, request, view):
+        return bool(request.user and request.user.is_authenticated and _is_owner(request.user))
+
+
+class WorkflowViewSet(viewsets.ModelViewSet):
+    """The tenant's workflow rules (CRUD only, so a ModelViewSet)."""
+
+    serializer_class = WorkflowSerializer
+    filterset_class = WorkflowFilterSet
+    permission_classes = [IsOwnerOrApiKeyToWrite]
+
+    def get_queryset(self):
+        return selectors.workflow_list()
+
+
+class CallbackSecretApi(APIView):
+    """The secret that signs this tenant's workflow callbacks (owners, signed in to the dashboard)."""
+
+    authentication_classes = [SessionAuthentication]
+    permission_classes = [IsOwner]
+
+    def get(self, request):
+        return Response(
+            {
+                "callbackSigningSecret": callback_secret_get(tenant=request.tenant),
+                "signatureHeader": SIGNATURE_HEADER,
+                "algorithm": "HMAC-SHA256 over the raw request body, hex, prefixed 'sha256='",
+            }
+        )
+
+
+def _tenant_zone(tenant) -> ZoneInfo:
+    try:
+        return ZoneInfo(tenant.timezone or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def _api_fields(fields: dict) -> dict:
+    return {API_FIELD_NAMES.get(name, name): reasons for name, reasons in fields.items()}
+
+
+class ClientApi(APIView):
+    """Base of the host-agnostic endpoints: X-Api-Key + X-Client-Code, then the tenant's schema."""
+
+    authentication_classes = [ClientApiKeyAuthentication]
+    permission_classes = [permissions.IsAuthenticated]
+
+
+class TriggerApi(ClientApi):
+    @extend_schema(request=TriggerInputSerializer, responses={202: dict, 200: dict})
+    def post(self, request):
+        tenant = request.user.tenant
+        serializer = TriggerInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+
+        errors: dict[str, list[str]] = {}
+        base_time = None
+        if data["baseTime"]:
+            base_time = parse_datetime(data["baseTime"].strip())
+            if base_time is None:
+                errors["baseTime"] = ["An ISO 8601 date and time, e.g. 2026-02-23T10:00:00Z."]
+            elif timezone.is_naive(base_time):
+                base_time = timezone.make_aware(base_time, _tenant_zone(tenant))
+        delay = None
+        if data["delayMinutes"] is not None:
+            if not math.isfinite(data["delayMinutes"]):
+                errors["delayMinutes"] = ["A finite number of minutes."]
+            else:
+                delay = timedelta(minutes=data["delayMinutes"])
+        if errors:
+            raise ValidationFailed("The trigger request is invalid.", fields=errors)
+
+        with schema_context(tenant.schema_name):
+            try:
+                result = workflow_trigger_fire(
+                    trigger=data["trigger"].strip(),
+                    phone=data["phone"],
+                    variables=data["variables"],
+                    email=data["email"].strip(),
+                    conversation_id=data["conversationId"],
+                    base_time=base_time,
+                    delay=delay,
+                    callback_url=data["callbackUrl"].strip(),
+                    callback_metadata=data["callbackMetadata"],
+                    idempotency_key=data["idempotencyKey"] or None,
+                    allow_late=data["allowLate"],
+                )
+            except ApplicationError as exc:
+                exc.fields = _api_fields(exc.fields)
+                raise
+        code = status.HTTP_200_OK if result.duplicate else status.HTTP_202_ACCEPTED
+        return Response(result.response, status=code)
+
+
+def job_representation(job) -> dict:
+    return {
+        "id": str(job.pk),
+        "trigger": job.trigger,
+        "workflowId": job.workflow_id,
+        "workflow": job.workflow.name if job.workflow else "",
+        "channel": job.channel,
+        "status": job.status,
+        "dueAt": job.due_at.isoformat(),
+        "nextRunAt": job.next_run_at.isoformat(),
+        "attempts": job.attempts,
+        "maxAttempts": job.max_attempts,
+        "startedAt": job.started_at.isoformat() if job.started_at else None,
+        "finishedAt": job.finished_at.isoformat() if job.finished_at else None,
+        "lastError": job.last_error,
+        "messageId": job.message_id,
+        "messageStatus": selectors.job_message_status(job=job),
+        "callbackMetadata": job.callback_metadata,
+        "callback": {
+            "url": job.callback_url,
+            "state": job.callback_state,
+            "attempts": job.callback_attempts,
+            "lastStatusCode": job.callback_last_status_code,
+            "lastError": job.callback_last_error,
+            "deliveredAt": job.callback_delivered_at.isoformat() if job.callback_delivered_at else None,
+        },
+        "createdAt": job.created_at.isoformat(),
+    }
+
+
+class JobDetailApi(ClientApi):
+    def get(self, request, job_id: str):
+        with schema_context(request.user.tenant.schema_name):
+            job = selectors.job_get(job_id=job_id)
+            if job is None:
+                raise NotFound("No such job for this client.")
+            return Response(job_representation(job))

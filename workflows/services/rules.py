@@ -1,0 +1,178 @@
+"""Workflow rules: what a rule must contain, and the message it renders for one trigger.
+
+Placeholders and parameter references follow Meta's template convention:
+``{{1}}`` / a reference ``1`` is the first item of a list of variables (1-based),
+``{{first_name}}`` / ``"first_name"`` a key of an object of variables.
+"""
+
+import re
+from typing import Any
+
+from workflows.choices import Channel
+
+PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_]+)\s*\}\}")
+MAPPING_KEYS = {"header", "body", "buttons"}
+BUTTON_SUB_TYPES = {"url", "quick_reply", "copy_code"}
+
+Variables = list | dict
+
+
+class RenderError(ValueError):
+    """The trigger's variables do not fill what the rule needs."""
+
+
+def _ref_ok(ref: Any) -> bool:
+    if isinstance(ref, bool):
+        return False
+    if isinstance(ref, int):
+        return ref >= 1
+    if isinstance(ref, str):
+        return bool(ref)
+    if isinstance(ref, dict):
+        return set(ref) <= {"var", "parameter_name"} and "var" in ref and _ref_ok(ref["var"])
+    return False
+
+
+def _mapping_errors(mapping: Any) -> list[str]:
+    if mapping in (None, {}):
+        return []
+    if not isinstance(mapping, dict):
+        return ["Must be an object with 'header', 'body' and/or 'buttons'."]
+    errors = []
+    unknown = set(mapping) - MAPPING_KEYS
+    if unknown:
+        errors.append(f"Unknown keys {sorted(unknown)}; use 'header', 'body', 'buttons'.")
+    for part in ("header", "body"):
+        refs = mapping.get(part, [])
+        if not isinstance(refs, list) or not all(_ref_ok(r) for r in refs):
+            errors.append(
+                f"'{part}' must be a list of references: a 1-based position, a variable name, "
+                "or {'var': ..., 'parameter_name': ...}."
+            )
+    buttons = mapping.get("buttons", [])
+    if not isinstance(buttons, list):
+        errors.append("'buttons' must be a list.")
+        buttons = []
+    for i, button in enumerate(buttons):
+        if (
+            not isinstance(button, dict)
+            or not isinstance(button.get("index"), int)
+            or button.get("sub_type") not in BUTTON_SUB_TYPES
+            or not isinstance(button.get("parameters", []), list)
+            or not all(_ref_ok(r) for r in button.get("parameters", []))
+        ):
+            errors.append(
+                f"buttons[{i}] must be {{'index': <int>, 'sub_type': 'url'|'quick_reply'|'copy_code', "
+                "'parameters': [references]}."
+            )
+    return errors
+
+
+def workflow_errors(
+    *,
+    channel: str,
+    template_name: str,
+    body: str,
+    email_subject: str,
+    tenant_template_id: int | None,
+    parameter_mapping: Any,
+) -> dict[str, list[str]]:
+    """Field errors of a rule's message (empty when the rule can send)."""
+    errors: dict[str, list[str]] = {}
+    if tenant_template_id is not None:
+        errors["tenant_template_id"] = ["Tenant templates are not available yet; use a Meta template or a body."]
+    if channel == Channel.WHATSAPP:
+        if not template_name and not body:
+            errors["template_name"] = [
+                "A WhatsApp workflow needs a Meta template name (required outside the 24-hour window) or a body."
+            ]
+        if email_subject:
+            errors["email_subject"] = ["Only email workflows have a subject."]
+    elif channel == Channel.EMAIL:
+        if template_name:
+            errors["template_name"] = ["Meta templates are WhatsApp-only; an email workflow sends its body."]
+        if not body:
+            errors["body"] = ["An email workflow needs a body."]
+        if not email_subject:
+            errors["email_subject"] = ["An email workflow needs a subject."]
+    mapping_errors = _mapping_errors(parameter_mapping)
+    if mapping_errors:
+        errors["parameter_mapping"] = mapping_errors
+    return errors
+
+
+def _lookup(variables: Variables, ref: Any) -> str:
+    if isinstance(ref, dict):
+        ref = ref["var"]
+    if isinstance(ref, str) and ref.isdigit() and isinstance(variables, list):
+        ref = int(ref)
+    if isinstance(ref, int):
+        if not isinstance(variables, list) or not 1 <= ref <= len(variables):
+            count = len(variables) if isinstance(variables, list) else 0
+            raise RenderError(f"needs variable {ref} but the trigger sent {count} positional variables")
+        value = variables[ref - 1]
+    else:
+        if not isinstance(variables, dict) or ref not in variables:
+            raise RenderError(f"needs the variable '{ref}', which the trigger did not send")
+        value = variables[ref]
+    return "" if value is None else str(value)
+
+
+def substitute(text: str, variables: Variables) -> str:
+    """``text`` with every ``{{n}}`` / ``{{name}}`` replaced; a missing variable is a RenderError."""
+    return PLACEHOLDER.sub(lambda m: _lookup(variables, m.group(1)), text)
+
+
+def _text_parameter(variables: Variables, ref: Any) -> dict:
+    parameter = {"type": "text", "text": _lookup(variables, ref)}
+    if isinstance(ref, dict) and ref.get("parameter_name"):
+        parameter["parameter_name"] = ref["parameter_name"]
+    return parameter
+
+
+def _template_components(mapping: dict, variables: Variables) -> list[dict]:
+    if not mapping:
+        # No mapping: every variable fills the body, positional for a list, named for an object.
+        if isinstance(variables, dict):
+            parameters = [{"type": "text", "text": _lookup(variables, k), "parameter_name": k} for k in variables]
+        else:
+            parameters = [{"type": "text", "text": _lookup(variables, i + 1)} for i in range(len(variables))]
+        return [{"type": "body", "parameters": parameters}] if parameters else []
+    components = []
+    for part in ("header", "body"):
+        refs = mapping.get(part) or []
+        if refs:
+            components.append({"type": part, "parameters": [_text_parameter(variables, r) for r in refs]})
+    for button in mapping.get("buttons") or []:
+        sub_type = button["sub_type"]
+        values = [_lookup(variables, r) for r in button.get("parameters", [])]
+        if sub_type == "quick_reply":
+            parameters = [{"type": "payload", "payload": v} for v in values]
+        elif sub_type == "copy_code":
+            parameters = [{"type": "coupon_code", "coupon_code": v} for v in values]
+        else:
+            parameters = [{"type": "text", "text": v} for v in values]
+        components.append(
+            {"type": "button", "sub_type": sub_type, "index": str(button["index"]), "parameters": parameters}
+        )
+    return components
+
+
+def content_render(*, workflow, variables: Variables) -> dict:
+    """The message ``workflow`` sends for these trigger variables (stored on the job).
+
+    Raises RenderError when a variable the rule refers to is missing.
+    """
+    if workflow.channel == Channel.EMAIL:
+        return {
+            "type": "email",
+            "subject": substitute(workflow.email_subject, variables),
+            "body": substitute(workflow.body, variables),
+        }
+    if workflow.template_name:
+        template: dict[str, Any] = {"name": workflow.template_name, "language": {"code": workflow.language or "en_US"}}
+        components = _template_components(workflow.parameter_mapping or {}, variables)
+        if components:
+            template["components"] = components
+        return {"type": "template", "template": template}
+    return {"type": "text", "text": {"body": substitute(workflow.body, variables)}}
