@@ -116,16 +116,33 @@ def graph_sandbox():
 
 
 @pytest.fixture(scope="session")
-def celery_worker(tenants_setup, django_db_blocker, graph_sandbox):
+def ai_server():
+    """A local OpenAI-compatible server (conversations/tests/ai_server.py) for the whole session.
+
+    The worker's ``OPENAI_BASE_URL``: every inbound message a worker handles may reach the AI
+    agent, and no test may call the real endpoint. Unscripted requests get a 500 (the
+    engine then answers with the fallback); a test that scripts answers must wait for the
+    work it caused before the next test runs.
+    """
+    from conversations.tests.ai_server import FakeAIServer
+
+    server = FakeAIServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def celery_worker(tenants_setup, django_db_blocker, graph_sandbox, ai_server):
     """A real ``celery -A bizmitra worker`` on this run's queue and test database.
 
-    Its Graph API is the session's ``graph_sandbox`` (``WHATSAPP_GRAPH_URL``).
+    Its Graph API is the session's ``graph_sandbox`` (``WHATSAPP_GRAPH_URL``), its AI
+    endpoint the session's ``ai_server`` (``OPENAI_BASE_URL``).
     """
     import redis
     from django.conf import settings
 
     with django_db_blocker.unblock():
-        env = subprocess_env(WHATSAPP_GRAPH_URL=graph_sandbox.base_url)
+        env = subprocess_env(WHATSAPP_GRAPH_URL=graph_sandbox.base_url, OPENAI_BASE_URL=ai_server.base_url)
     queue = settings.CELERY_TASK_DEFAULT_QUEUE
     redis.Redis.from_url(settings.CELERY_BROKER_URL).delete(queue)
     proc = start_process(

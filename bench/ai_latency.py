@@ -18,6 +18,7 @@ counted against the tenant's daily budget are removed at the end.
 """
 
 import argparse
+import logging
 import os
 import statistics
 import sys
@@ -114,6 +115,10 @@ def main() -> None:
     schema = args.tenant or Tenant.objects.exclude(schema_name="public").values_list("schema_name", flat=True).first()
     if not schema:
         sys.exit("no tenant: run `make run` once (it creates a demo tenant) or pass --tenant")
+    # The rejected tool calls of the second scenario would log a warning each.
+    logging.getLogger("conversations.ai").setLevel(logging.ERROR)
+    for name in ("httpx", "httpx2"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     server = FakeAIServer().start()
     settings.OPENAI_BASE_URL = server.base_url
     try:

@@ -11,6 +11,9 @@ app = CeleryApp("bizmitra")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
+# Every worker runs the webhook relay (NOTIFY → task); one of them leads at a time.
+app.steps["worker"].add("conversations.whatsapp.relay:WebhookRelayStep")
+
 
 @task_postrun.connect(dispatch_uid="bizmitra.close_unusable_db_connections")
 def close_unusable_db_connections(**kwargs) -> None:
@@ -21,5 +24,9 @@ def close_unusable_db_connections(**kwargs) -> None:
     """
     from django.db import connections
 
+    task = kwargs.get("task")
+    if task is not None and getattr(task.request, "is_eager", False):
+        return  # ran inline in the caller's transaction (tests, .apply()): not ours to close
     for conn in connections.all(initialized_only=True):
-        conn.close_if_unusable_or_obsolete()
+        if not conn.in_atomic_block:
+            conn.close_if_unusable_or_obsolete()

@@ -23,6 +23,7 @@ urlpatterns = [
     path("api/", include("leads.api.urls")),
     path("api/", include("templates.api.urls")),
     path("api/ai/", include("conversations.ai.urls")),
+    path("api/", include("conversations.engine.urls")),
     path("api/", include("conversations.api.urls")),
     path("api/workflows/", include("workflows.api.urls")),
     path("", include("conversations.urls")),

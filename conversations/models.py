@@ -142,3 +142,4 @@ class PendingStatus(models.Model):
 
 
 from conversations.ai_models import *  # noqa: E402,F401,F403
+from conversations.bot_models import *  # noqa: E402,F401,F403

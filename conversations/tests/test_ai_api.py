@@ -11,6 +11,7 @@ from conversations.ai_models import AIAgentSettings, KnowledgeFetchJob
 from conversations.tests.ai_support import ai_redis_clear
 from tenants.services import owner_create
 from tests.support import free_port, wait_for
+from tests.tenancy import tenant_client
 
 
 def api(onboarding) -> Client:
@@ -119,3 +120,43 @@ def test_fetch_runs_on_the_worker_and_reports_progress(live_db, alpha, beta, cel
         with schema_context("alpha"):
             KnowledgeFetchJob.objects.all().delete()
             AIAgentSettings.objects.all().delete()
+
+
+@pytest.mark.django_db
+class TestAdmin:
+    def test_settings_page_saves_through_the_service_and_keeps_the_key(self, alpha):
+        owner = tenant_client(alpha, login=True)
+        response = owner.get("/admin/conversations/aiagentsettings/")
+        assert response.status_code == 302
+        change_url = response["Location"]
+        assert owner.get(change_url).status_code == 200
+        form = {
+            "enabled": "on",
+            "model": "",
+            "temperature": "0.4",
+            "timeout_seconds": "15",
+            "system_prompt": "",
+            "business_profile": "Dentist in Pune.",
+            "knowledge": "Cleaning: 1,500 rupees.",
+            "daily_token_budget": "5000",
+            "per_contact_hourly_cap": "5",
+            "api_key": "sk-admin-key",
+            "fetch_url": "",
+        }
+        assert owner.post(change_url, form).status_code == 302
+        assert owner.post(change_url, {**form, "api_key": "", "temperature": "0.5"}).status_code == 302
+        with schema_context("alpha"):
+            config = AIAgentSettings.objects.get()
+            assert (config.business_profile, config.temperature, config.daily_token_budget) == (
+                "Dentist in Pune.",
+                0.5,
+                5000,
+            )
+            assert config.api_key == "sk-admin-key"  # a blank key field keeps the stored one
+        bad = owner.post(change_url, {**form, "fetch_url": "ftp://x.test/"})
+        assert bad.status_code == 200 and "only http and https" in bad.content.decode()
+
+    def test_call_log_and_jobs_pages(self, alpha):
+        owner = tenant_client(alpha, login=True)
+        assert owner.get("/admin/conversations/aicalllog/").status_code == 200
+        assert owner.get("/admin/conversations/knowledgefetchjob/").status_code == 200

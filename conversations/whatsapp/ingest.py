@@ -52,9 +52,16 @@ SWEEP_EVERY_SECONDS = 30
 
 _TABLE = f'"public"."{WebhookDelivery._meta.db_table}"'
 # Columns without a database default are all named: the model's defaults live in Python only.
+DELIVERY_CHANNEL = "whatsapp_webhook_delivery"
+"""PostgreSQL NOTIFY channel announcing each stored delivery to the relay (conversations/whatsapp/relay.py)."""
+
+# One statement, one round trip: the row and its announcement. PostgreSQL delivers the NOTIFY
+# only when the INSERT commits, so a worker never hears of a row it cannot read yet; the
+# relay in the Celery worker turns announcements into tasks, off the request's hot path.
 _INSERT_SQL = (
-    f"INSERT INTO {_TABLE} (body, received_at, signature_verified, state, attempts, error) "
-    "VALUES (%s, now(), true, 'pending', 0, '') RETURNING id"
+    f"WITH stored AS (INSERT INTO {_TABLE} (body, received_at, signature_verified, state, attempts, error) "
+    "VALUES (%s, now(), true, 'pending', 0, '') RETURNING id) "
+    f"SELECT id, pg_notify('{DELIVERY_CHANNEL}', id::text) FROM stored"
 )
 # The conditional UPDATE is the claim; SKIP LOCKED lets a duplicate task (sweeper re-enqueue,
 # redelivered Celery message) return at once instead of waiting for the first to finish.

@@ -25,6 +25,13 @@ def webhook_process_task(delivery_id: int) -> None:
 
 
 @shared_task(ignore_result=True)
+def webhook_process_batch_task(delivery_ids: list[int]) -> None:
+    """Process deliveries announced together by the relay (each one claimed on its own)."""
+    for delivery_id in delivery_ids:
+        ingest.delivery_process(delivery_id=delivery_id)
+
+
+@shared_task(ignore_result=True)
 def webhook_sweep_task() -> int:
     """Re-enqueue deliveries whose Celery message was lost and failed ones due for a retry."""
     ids = ingest.deliveries_due()

@@ -34,6 +34,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django_tenants.utils import schema_context
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import permissions, status, viewsets
 from rest_framework.authentication import SessionAuthentication
@@ -100,6 +101,7 @@ class CallbackSecretApi(APIView):
     authentication_classes = [SessionAuthentication]
     permission_classes = [IsOwner]
 
+    @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request):
         return Response(
             {
@@ -129,7 +131,7 @@ class ClientApi(APIView):
 
 
 class TriggerApi(ClientApi):
-    @extend_schema(request=TriggerInputSerializer, responses={202: dict, 200: dict})
+    @extend_schema(request=TriggerInputSerializer, responses={202: OpenApiTypes.OBJECT, 200: OpenApiTypes.OBJECT})
     def post(self, request):
         tenant = request.user.tenant
         serializer = TriggerInputSerializer(data=request.data)
@@ -206,6 +208,7 @@ def job_representation(job) -> dict:
 
 
 class JobDetailApi(ClientApi):
+    @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request, job_id: str):
         with schema_context(request.user.tenant.schema_name):
             job = selectors.job_get(job_id=job_id)

@@ -45,11 +45,17 @@ class DispatchStats:
         return self
 
 
-def _recover_running(*, now: datetime, lease: float) -> tuple[int, int]:
+def _recover_running(*, now: datetime, lease: float) -> tuple[int, list, list]:
+    """Jobs whose worker died mid-attempt: pending again, or failed when attempts are used up.
+
+    Returns how many went back to pending, the ids that failed, and those of them owing a callback.
+    """
     stale = Q(status=JobStatus.RUNNING, claimed_at__lte=now - timedelta(seconds=lease))
     error = "The worker running this attempt stopped before finishing it."
     with transaction.atomic():
-        failed = WorkflowJob.objects.filter(stale, attempts__gte=F("max_attempts")).update(
+        used_up = WorkflowJob.objects.select_for_update(skip_locked=True).filter(stale, attempts__gte=F("max_attempts"))
+        used_up_ids = list(used_up.values_list("pk", flat=True))
+        WorkflowJob.objects.filter(pk__in=used_up_ids).update(
             status=JobStatus.FAILED,
             finished_at=now,
             claim_token=None,
@@ -62,7 +68,12 @@ def _recover_running(*, now: datetime, lease: float) -> tuple[int, int]:
         recovered = WorkflowJob.objects.filter(stale).update(
             status=JobStatus.PENDING, next_run_at=now, enqueued_at=None, claim_token=None, last_error=error
         )
-    return recovered, failed
+        owe_callback = list(
+            WorkflowJob.objects.filter(pk__in=used_up_ids, callback_state=CallbackState.PENDING).values_list(
+                "pk", flat=True
+            )
+        )
+    return recovered, used_up_ids, owe_callback
 
 
 def _handover_batch(*, now: datetime, horizon: float, grace: float) -> list[tuple[str, datetime]]:
@@ -101,7 +112,10 @@ def workflow_jobs_dispatch(*, now: datetime | None = None) -> DispatchStats:
     now = now or timezone.now()
     schema_name = connection.schema_name
     stats = DispatchStats()
-    stats.recovered_running, stats.failed_running = _recover_running(now=now, lease=conf.running_lease_seconds)
+    stats.recovered_running, failed_ids, owe_callback = _recover_running(now=now, lease=conf.running_lease_seconds)
+    stats.failed_running = len(failed_ids)
+    for job_id in owe_callback:
+        callback_enqueue(schema_name=schema_name, job_id=job_id)
     while True:
         rows = _handover_batch(now=now, horizon=conf.handoff_horizon_seconds, grace=conf.overdue_grace_seconds)
         stats.handed_over += jobs_enqueue(schema_name=schema_name, items=rows)

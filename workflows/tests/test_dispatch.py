@@ -57,7 +57,7 @@ def test_stuck_running_jobs_go_back_to_pending_or_fail_when_attempts_are_used(jo
     )
     fresh = job_factory(status="running", attempts=1, claimed_at=now - timedelta(seconds=5), claim_token=uuid.uuid4())
 
-    assert _recover_running(now=now, lease=300) == (1, 1)
+    assert _recover_running(now=now, lease=300) == (1, [used_up.pk], [used_up.pk])
 
     retry.refresh_from_db()
     used_up.refresh_from_db()

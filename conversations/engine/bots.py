@@ -1,0 +1,166 @@
+"""Bots: which bot serves a phone number, switching bots on and off (now or on a schedule),
+and the audit trail of every such change. Call everything inside the tenant's schema.
+
+A tenant that never configured a bot still has one: ``bot_for_phone_number`` creates the
+default bot (everything on) the first time a message needs it. Flow rules and templates are
+tenant-wide (``templates.FlowRule`` has no bot field): every bot of a tenant follows the
+same flows; what differs per bot is the switches, hours, away message, handoff settings
+and AI prompt.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, connection, transaction
+from django.utils import timezone
+
+from bizmitra.errors import ValidationFailed
+from conversations.bot_models import Bot, BotAuditLog, BotPhoneNumber, BotSchedule
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_BOT_NAME = "Default bot"
+SCHEDULE_ACTOR = "schedule"
+SYSTEM_ACTOR = "system"
+
+
+def actor_split(by) -> tuple[object | None, str]:
+    """(person or None, label for audit rows) for a user, an API-key principal, a label or None."""
+    if isinstance(by, get_user_model()):
+        return by, by.get_username()[:150]
+    if by is None:
+        return None, SYSTEM_ACTOR
+    return None, str(by)[:150]
+
+
+def bot_for_phone_number(phone_number_id: str) -> Bot:
+    """The bot serving ``phone_number_id``: its ``BotPhoneNumber``, else the default bot,
+    created (everything on) when the tenant has none yet."""
+    link = BotPhoneNumber.objects.select_related("bot").filter(phone_number_id=phone_number_id).first()
+    if link is not None:
+        return link.bot
+    bot = Bot.objects.filter(is_default=True).first()
+    return bot if bot is not None else _default_bot_create()
+
+
+def _default_bot_create() -> Bot:
+    try:
+        with transaction.atomic():
+            bot = Bot.objects.create(name=DEFAULT_BOT_NAME, is_default=True)
+            bot_audit_record(bot=bot, action=BotAuditLog.Action.CREATED, by=SYSTEM_ACTOR, detail="created on first use")
+            return bot
+    except IntegrityError:
+        # A parallel message created it first (one default bot: a partial unique constraint).
+        return Bot.objects.get(is_default=True)
+
+
+def bot_audit_record(*, bot: Bot, action: str, by=None, detail: str = "") -> BotAuditLog:
+    actor, label = actor_split(by)
+    return BotAuditLog.objects.create(
+        bot=bot, bot_name=bot.name[:100], action=action, actor=actor, actor_label=label, detail=detail
+    )
+
+
+@transaction.atomic
+def bot_enable(*, bot: Bot, by=None, detail: str = "") -> bool:
+    """Switch a bot on; an audit row is written either way. Returns whether it changed."""
+    return _switch(bot=bot, enabled=True, by=by, detail=detail)
+
+
+@transaction.atomic
+def bot_disable(*, bot: Bot, by=None, detail: str = "") -> bool:
+    """Switch a bot off (it answers nothing); an audit row is written either way."""
+    return _switch(bot=bot, enabled=False, by=by, detail=detail)
+
+
+def _switch(*, bot: Bot, enabled: bool, by, detail: str) -> bool:
+    changed = bool(
+        Bot.objects.filter(pk=bot.pk, is_enabled=not enabled).update(is_enabled=enabled, updated_at=timezone.now())
+    )
+    bot.is_enabled = enabled
+    note = (
+        detail if changed else "; ".join(filter(None, [detail, f"was already {'enabled' if enabled else 'disabled'}"]))
+    )
+    action = BotAuditLog.Action.ENABLED if enabled else BotAuditLog.Action.DISABLED
+    bot_audit_record(bot=bot, action=action, by=by, detail=note)
+    return changed
+
+
+@transaction.atomic
+def bot_schedule_create(
+    *, bot: Bot, enable_at: datetime | None = None, disable_at: datetime | None = None, by=None, note: str = ""
+) -> BotSchedule:
+    """Schedule a bot to be enabled and/or disabled; the periodic task applies it when due."""
+    if enable_at is None and disable_at is None:
+        raise ValidationFailed(
+            "A schedule needs a time.", fields={"enable_at": ["Give enable_at, disable_at or both."]}
+        )
+    if enable_at is not None and disable_at is not None and enable_at == disable_at:
+        raise ValidationFailed("Enable and disable at the same moment.", fields={"disable_at": ["Equals enable_at."]})
+    for name, value in (("enable_at", enable_at), ("disable_at", disable_at)):
+        if value is not None and timezone.is_naive(value):
+            raise ValidationFailed("Times need a time zone.", fields={name: ["Give an offset, e.g. +05:30 or Z."]})
+    actor, _ = actor_split(by)
+    schedule = BotSchedule.objects.create(
+        bot=bot, enable_at=enable_at, disable_at=disable_at, note=note[:255], created_by=actor
+    )
+    bot_audit_record(bot=bot, action=BotAuditLog.Action.SCHEDULED, by=by, detail=str(schedule))
+    return schedule
+
+
+def bot_schedules_apply(*, now: datetime | None = None) -> int:
+    """Apply every due schedule action of this tenant, oldest first; returns how many.
+
+    Each action is claimed with a conditional UPDATE of its ``*_applied_at``, so two runs at
+    once apply (and audit) it once. A bot whose enable and disable are both overdue ends in
+    the state of the later one.
+    """
+    now = now or timezone.now()
+    due: list[tuple[datetime, int, str]] = []
+    for schedule in BotSchedule.objects.filter(enable_at__lte=now, enable_applied_at__isnull=True):
+        due.append((schedule.enable_at, schedule.pk, "enable"))
+    for schedule in BotSchedule.objects.filter(disable_at__lte=now, disable_applied_at__isnull=True):
+        due.append((schedule.disable_at, schedule.pk, "disable"))
+    applied = 0
+    for when, schedule_id, action in sorted(due):
+        with transaction.atomic():
+            claimed = BotSchedule.objects.filter(pk=schedule_id, **{f"{action}_applied_at__isnull": True}).update(
+                **{f"{action}_applied_at": now}
+            )
+            if not claimed:
+                continue
+            schedule = BotSchedule.objects.select_related("bot").get(pk=schedule_id)
+            detail = f"scheduled for {when.isoformat()}" + (f" ({schedule.note})" if schedule.note else "")
+            switch = bot_enable if action == "enable" else bot_disable
+            switch(bot=schedule.bot, by=SCHEDULE_ACTOR, detail=detail)
+            applied += 1
+    if applied:
+        logger.info("%s: applied %d bot schedule action(s)", connection.schema_name, applied)
+    return applied
+
+
+@transaction.atomic
+def bot_phone_number_assign(*, bot: Bot, phone_number_id: str, by=None) -> BotPhoneNumber:
+    """Let ``bot`` serve one of the tenant's WhatsApp numbers (moving it from another bot)."""
+    from tenants.models import PhoneNumber
+
+    phone_number_id = phone_number_id.strip()
+    if not PhoneNumber.objects.filter(
+        phone_number_id=phone_number_id, tenant__schema_name=connection.schema_name
+    ).exists():
+        raise ValidationFailed(
+            "Not a WhatsApp number of this business.", fields={"phone_number_id": ["Unknown number."]}
+        )
+    link, created = BotPhoneNumber.objects.select_for_update().get_or_create(
+        phone_number_id=phone_number_id, defaults={"bot": bot}
+    )
+    if not created and link.bot_id != bot.pk:
+        link.bot = bot
+        link.save(update_fields=["bot"])
+        created = True
+    if created:
+        bot_audit_record(bot=bot, action=BotAuditLog.Action.UPDATED, by=by, detail=f"serves {phone_number_id}")
+    return link

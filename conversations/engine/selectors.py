@@ -1,0 +1,27 @@
+"""Reads of the conversation engine (call inside the tenant's schema). Any signed-in principal
+of the tenant may read them, like the rest of the conversations API."""
+
+from django.db.models import QuerySet
+
+from bizmitra.errors import NotFound
+from conversations.bot_models import Bot, BotSchedule, EngineDecision
+
+
+def bot_list() -> QuerySet[Bot]:
+    return Bot.objects.prefetch_related("phone_numbers", "working_hours").select_related("handoff_settings")
+
+
+def bot_get(*, bot_id: int) -> Bot:
+    """The bot with this id, or ``NotFound``."""
+    bot = bot_list().filter(pk=bot_id).first()
+    if bot is None:
+        raise NotFound("Bot not found.")
+    return bot
+
+
+def bot_schedule_list(*, bot: Bot) -> QuerySet[BotSchedule]:
+    return BotSchedule.objects.filter(bot=bot).order_by("-created_at", "-id")
+
+
+def engine_decision_for_message(*, message_id: int) -> EngineDecision | None:
+    return EngineDecision.objects.filter(message_id=message_id).first()

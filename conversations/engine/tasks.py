@@ -1,0 +1,74 @@
+"""Celery tasks of the conversation engine (re-exported by ``conversations.tasks``).
+
+``engine_handle_message_task`` runs in the message's tenant schema (tenant-schemas-celery
+header set by the listener). The periodic ones run in the public schema from celery beat
+and fan out one task per tenant, as the outbound reconcile sweep does.
+"""
+
+import logging
+
+from celery import shared_task
+from django.db import connection
+from django_tenants.utils import get_public_schema_name, get_tenant_model, schema_context
+
+from conversations.engine.bots import bot_schedules_apply
+from conversations.engine.handoff import handoffs_auto_return
+from conversations.engine.services import engine_handle_message
+
+__all__ = [
+    "bot_schedules_apply_task",
+    "bot_schedules_apply_tenant_task",
+    "engine_handle_message_task",
+    "handoff_auto_return_task",
+    "handoff_auto_return_tenant_task",
+]
+
+logger = logging.getLogger(__name__)
+
+ENGINE_MAX_RETRIES = 3
+
+
+@shared_task(bind=True, max_retries=ENGINE_MAX_RETRIES, ignore_result=True)
+def engine_handle_message_task(self, *, message_id: int) -> None:
+    """Answer one inbound message (re-runnable: the message's decision row is the claim)."""
+    try:
+        engine_handle_message(message_id=message_id)
+    except Exception as exc:
+        if self.request.retries >= ENGINE_MAX_RETRIES:
+            logger.exception("engine gave up on message %s in %s", message_id, connection.schema_name)
+            raise
+        logger.warning("engine failed on message %s: %s; retrying", message_id, exc)
+        raise self.retry(exc=exc, countdown=2 ** (self.request.retries + 1)) from exc
+
+
+def _fan_out(task) -> int:
+    public = get_public_schema_name()
+    schemas = get_tenant_model().objects.exclude(schema_name=public).values_list("schema_name", flat=True)
+    count = 0
+    for schema_name in schemas:
+        with schema_context(schema_name):
+            task.delay()
+        count += 1
+    return count
+
+
+@shared_task(ignore_result=True)
+def bot_schedules_apply_task() -> int:
+    """Beat entry point (public schema): apply due bot schedules in every tenant."""
+    return _fan_out(bot_schedules_apply_tenant_task)
+
+
+@shared_task(ignore_result=True)
+def bot_schedules_apply_tenant_task() -> int:
+    return bot_schedules_apply()
+
+
+@shared_task(ignore_result=True)
+def handoff_auto_return_task() -> int:
+    """Beat entry point (public schema): give idle handed-off conversations back to their bots."""
+    return _fan_out(handoff_auto_return_tenant_task)
+
+
+@shared_task(ignore_result=True)
+def handoff_auto_return_tenant_task() -> int:
+    return handoffs_auto_return()
