@@ -8,9 +8,9 @@ source .venv/bin/activate
 
 eval "$(python scripts/services.py --database bizmitra --create-database)"
 export DJANGO_SETTINGS_MODULE=bizmitra.settings.base
-# The demo talks to the bundled Graph API sandbox, not to Meta.
-export WHATSAPP_GRAPH_URL="${WHATSAPP_GRAPH_URL:-http://127.0.0.1:8090}"
 export WEB_PORT="${WEB_PORT:-8000}" REALTIME_PORT="${REALTIME_PORT:-8001}" SANDBOX_PORT="${SANDBOX_PORT:-8090}"
+# The demo talks to the bundled Graph API sandbox, not to Meta.
+export WHATSAPP_GRAPH_URL="${WHATSAPP_GRAPH_URL:-http://127.0.0.1:${SANDBOX_PORT}}"
 export LIVE_WEBSOCKET_URL="${LIVE_WEBSOCKET_URL:-ws://{host}:${REALTIME_PORT}/ws/inbox/}"
 
 echo "[run] migrating the public schema and every tenant"
