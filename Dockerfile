@@ -50,5 +50,8 @@ EXPOSE 8000 8001
 HEALTHCHECK --interval=30s --timeout=10s --start-period=30s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request as u; u.urlopen(u.Request('http://127.0.0.1:%s/healthz' % os.environ.get('HEALTHCHECK_PORT', '8000'), headers={'Host': 'localhost'}), timeout=8)"]
 
+# Threads per granian worker: enough to overlap database/Redis waits, few enough to keep the
+# GIL quiet and PostgreSQL connections bounded (its default for WSGI is 256 per worker).
+ENV GRANIAN_BLOCKING_THREADS=8
 CMD ["granian", "--interface", "wsgi", "--host", "0.0.0.0", "--port", "8000", "--workers", "2", \
      "--static-path-mount", "/app/var/staticfiles", "bizmitra.wsgi:application"]

@@ -173,10 +173,11 @@ def percentile(values: list[float], pct: float) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=int, default=10, help="seconds of load in the ack phase")
-    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--bodies", type=int, default=60000, help="distinct signed bodies to cycle through")
     parser.add_argument("--replies", type=int, default=200, help="inbound messages timed to their reply")
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--blocking-threads", type=int, default=8, help="granian threads per worker (as in the Procfile)")
     args = parser.parse_args()
 
     found = services_env()
