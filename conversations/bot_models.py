@@ -14,6 +14,9 @@ star-imports this module so Django registers them with the app.
     HandoffEvent    (a conversation handed to a person, or given back to the bot)
 """
 
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
@@ -35,6 +38,15 @@ __all__ = [
 DEFAULT_AWAY_MESSAGE = "Thanks for your message! We are closed right now and will get back to you as soon as we open."
 DEFAULT_HANDOFF_MESSAGE = "A member of our team will reply here shortly."
 DEFAULT_AUTO_RETURN_MINUTES = 60
+
+
+def validate_timezone(value: str) -> None:
+    if not value:
+        return
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValidationError(f"'{value}' is not a time zone name such as Asia/Kolkata.") from exc
 
 
 class Bot(models.Model):
@@ -68,7 +80,11 @@ class Bot(models.Model):
         help_text="Instructions for the AI agent of this bot; empty: the tenant's AI settings.",
     )
     timezone = models.CharField(
-        max_length=64, blank=True, default="", help_text="IANA name such as Asia/Kolkata; empty: the business's."
+        max_length=64,
+        blank=True,
+        default="",
+        validators=[validate_timezone],
+        help_text="IANA name such as Asia/Kolkata; empty: the business's.",
     )
     working_hours_enabled = models.BooleanField(
         default=False, help_text="Outside the weekly hours below, answer with the away message only."

@@ -40,12 +40,12 @@ def _takeover_response(conversation, changed: bool) -> Response:
 class ConversationHandoffApi(APIView):
     """Hand the conversation to a person: the bot stays silent until it is returned."""
 
-    class InputSerializer(serializers.Serializer):
+    class HandoffInputSerializer(serializers.Serializer):
         reason = serializers.CharField(max_length=255, required=False, allow_blank=True, default="")
 
-    @extend_schema(request=InputSerializer, responses={200: TakeoverOutputSerializer})
+    @extend_schema(request=HandoffInputSerializer, responses={200: TakeoverOutputSerializer})
     def post(self, request, pk: int):
-        serializer = self.InputSerializer(data=request.data)
+        serializer = self.HandoffInputSerializer(data=request.data)
         if not serializer.is_valid():
             raise ValidationFailed("Invalid input.", fields=serializer.errors)
         conversation = conversation_get(conversation_id=pk)
@@ -69,24 +69,24 @@ class ConversationReturnToBotApi(APIView):
 class ConversationReplyApi(APIView):
     """A person answers in the conversation (queued like every send); the bot goes silent."""
 
-    class InputSerializer(serializers.Serializer):
+    class ReplyInputSerializer(serializers.Serializer):
         text = serializers.CharField(max_length=4096, trim_whitespace=True)
         idempotency_key = serializers.CharField(max_length=255, required=False, allow_null=True)
 
-    class OutputSerializer(serializers.Serializer):
+    class ReplyOutputSerializer(serializers.Serializer):
         message_id = serializers.IntegerField()
         status = serializers.CharField()
 
     @extend_schema(
-        request=InputSerializer,
+        request=ReplyInputSerializer,
         responses={
-            202: OutputSerializer,
+            202: ReplyOutputSerializer,
             409: OpenApiResponse(description="idempotency_key already used"),
             422: OpenApiResponse(description="invalid text, or window_closed outside the 24-hour window"),
         },
     )
     def post(self, request, pk: int):
-        serializer = self.InputSerializer(data=request.data)
+        serializer = self.ReplyInputSerializer(data=request.data)
         if not serializer.is_valid():
             raise ValidationFailed("Invalid reply.", fields=serializer.errors)
         data = serializer.validated_data
@@ -97,7 +97,7 @@ class ConversationReplyApi(APIView):
         message = conversation_agent_reply(
             conversation=conversation, text=data["text"], by=request.user, idempotency_key=key
         )
-        output = self.OutputSerializer({"message_id": message.pk, "status": message.status})
+        output = self.ReplyOutputSerializer({"message_id": message.pk, "status": message.status})
         return Response(output.data, status=status.HTTP_202_ACCEPTED)
 
 

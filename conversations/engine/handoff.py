@@ -179,20 +179,35 @@ def conversation_agent_reply(
     schema_name, contact_id = connection.schema_name, conversation.contact_id
     transaction.on_commit(
         lambda: remember(
-            schema_name=schema_name, contact_id=contact_id, role="assistant", content=text, message_id=message.pk
+            schema_name=schema_name,
+            contact_id=contact_id,
+            role="assistant",
+            content=text,
+            message_id=message.pk,
+            once=False,
         )
     )
     return message
 
 
-def remember(*, schema_name: str, contact_id: int, role: str, content: str, message_id: int | None) -> None:
-    """Add a message to the AI agent's memory of the contact (best effort: Redis may be down)."""
+def remember(
+    *, schema_name: str, contact_id: int, role: str, content: str, message_id: int | None, once: bool = True
+) -> None:
+    """Add a message to the AI agent's memory of the contact (best effort: Redis may be down).
+
+    ``once``: skip it when the memory has this message already (a re-run of the engine, or
+    the agent remembered it itself); a message just created cannot be there.
+    """
     try:
         from conversations.ai.memory import memory_append, memory_get
 
-        if message_id is not None and any(
-            entry.get("message_id") == message_id
-            for entry in memory_get(schema_name=schema_name, contact_id=contact_id)
+        if (
+            once
+            and message_id is not None
+            and any(
+                entry.get("message_id") == message_id
+                for entry in memory_get(schema_name=schema_name, contact_id=contact_id)
+            )
         ):
             return
         memory_append(schema_name=schema_name, contact_id=contact_id, role=role, content=content, message_id=message_id)

@@ -421,6 +421,7 @@ def _send(run: _Run, type_: str, content, *, key: str | None = None, what: str =
         role="assistant",
         content=memory_text(message) or "[message]",
         message_id=message.pk,
+        once=False,
     )
     return message
 

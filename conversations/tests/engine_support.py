@@ -1,7 +1,8 @@
 """Helpers for the conversation engine's end-to-end tests.
 
 The path under test is the production one: the session's Graph sandbox plays the customer
-and posts signed webhooks to a live granian server of ours (``live_web``), the real Celery
+and posts signed webhooks to a live granian server of ours (``live_web``; both fixtures are
+made available to the conversations tests by ``conversations/tests/conftest.py``), the real Celery
 worker ingests them, the engine decides and queues the answer, the worker sends it to the
 sandbox, which records it. The AI agent talks to the session's ``ai_server``.
 
@@ -16,7 +17,6 @@ import uuid
 from typing import Any
 
 import pytest
-from django.db import connection
 from django_tenants.utils import schema_context
 
 from conversations.bot_models import Bot, EngineDecision
@@ -39,7 +39,7 @@ def unique_wa_id() -> str:
     return "1777" + str(uuid.uuid4().int)[:9]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def live_web(tenants_setup, django_db_blocker):
     """Our web app under granian (as in production) on a free port, for the sandbox's webhooks."""
     port = free_port()
@@ -59,7 +59,7 @@ def live_web(tenants_setup, django_db_blocker):
 
 
 @pytest.fixture
-def sandbox(live_db, celery_worker, graph_sandbox, live_web, ai_server):
+def live_sandbox(live_db, celery_worker, graph_sandbox, live_web, ai_server):
     """The session's Graph sandbox, posting webhooks to ``live_web`` for this test."""
     previous = graph_sandbox.webhook_url
     graph_sandbox.webhook_url = live_web + WEBHOOK_PATH
@@ -248,12 +248,13 @@ def default_bot(schema: str) -> Bot:
 
 def bot_reset(schema: str) -> None:
     """Put the tenant's bots back the way a fresh tenant has them: one default bot, all on."""
-    from conversations.bot_models import BotSchedule, WorkingHours
+    from conversations.bot_models import BotSchedule, HandoffSettings, WorkingHours
 
     with schema_context(schema):
         Bot.objects.filter(is_default=False).delete()
         BotSchedule.objects.all().delete()
         WorkingHours.objects.all().delete()
+        HandoffSettings.objects.all().delete()
         Bot.objects.filter(is_default=True).update(
             is_enabled=True,
             auto_response=True,
@@ -263,12 +264,3 @@ def bot_reset(schema: str) -> None:
             timezone="",
             system_prompt="",
         )
-        from conversations.bot_models import HandoffSettings
-
-        HandoffSettings.objects.all().delete()
-
-
-def in_schema(schema: str):
-    """``schema_context`` that also works when the connection is in another one."""
-    connection.set_schema_to_public()
-    return schema_context(schema)

@@ -23,8 +23,6 @@ from conversations.tests.engine_support import (
     body_of,
     bot_reset,
     default_bot,
-    live_web,  # noqa: F401 - fixture
-    sandbox,  # noqa: F401 - fixture
     token,
 )
 from tenants.models import PhoneNumber
@@ -90,20 +88,22 @@ def test_a_number_is_served_by_one_bot_and_only_the_tenants_own_numbers(in_alpha
 
 
 @pytest.mark.worker
-def test_each_number_is_answered_by_its_own_bot(sandbox, alpha, bot, flows, live_db):
+def test_each_number_is_answered_by_its_own_bot(live_sandbox, alpha, bot, flows, live_db):
     word = token()
     flows.rule(word, flows.text(f"Day team here ({word})"))
     second_id = "1065" + str(int(datetime.now(UTC).timestamp() * 1000))[-11:]
     PhoneNumber.objects.create(
         tenant=alpha.tenant, phone_number_id=second_id, access_token=ALPHA["access_token"], waba_id=ALPHA["waba_id"]
     )
-    sandbox.register_number(second_id, ALPHA["access_token"], waba_id=ALPHA["waba_id"], display_phone_number="1555")
+    live_sandbox.register_number(
+        second_id, ALPHA["access_token"], waba_id=ALPHA["waba_id"], display_phone_number="1555"
+    )
     try:
         with schema_context(alpha.tenant.schema_name):
             night = Bot.objects.create(name="Night desk", is_enabled=False)
             bot_phone_number_assign(bot=night, phone_number_id=second_id)
-        day_customer = Customer(sandbox, alpha)
-        night_customer = Customer(sandbox, alpha, phone_number_id=second_id)
+        day_customer = Customer(live_sandbox, alpha)
+        night_customer = Customer(live_sandbox, alpha, phone_number_id=second_id)
 
         day, day_sent = day_customer.answer(day_customer.says(word))
         night_decision, night_sent = night_customer.answer(night_customer.says(word))
@@ -120,11 +120,11 @@ def test_each_number_is_answered_by_its_own_bot(sandbox, alpha, bot, flows, live
 
 
 @pytest.mark.worker
-def test_a_disabled_bot_answers_nothing_until_enabled_and_both_are_audited(sandbox, alpha, bot, flows):
+def test_a_disabled_bot_answers_nothing_until_enabled_and_both_are_audited(live_sandbox, alpha, bot, flows):
     word = token()
     flows.rule(word, flows.text(f"At your service ({word})"))
     client = tenant_client(alpha, login=True)
-    customer = Customer(sandbox, alpha)
+    customer = Customer(live_sandbox, alpha)
 
     response = client.post(f"/api/bots/{bot.pk}/disable/")
     assert (response.status_code, response.json()["is_enabled"]) == (200, False)
@@ -143,10 +143,10 @@ def test_a_disabled_bot_answers_nothing_until_enabled_and_both_are_audited(sandb
 
 
 @pytest.mark.worker
-def test_auto_response_off_answers_nothing_but_stop_still_works(sandbox, alpha, bot):
+def test_auto_response_off_answers_nothing_but_stop_still_works(live_sandbox, alpha, bot):
     with schema_context(alpha.tenant.schema_name):
         Bot.objects.filter(pk=bot.pk).update(auto_response=False)
-    customer = Customer(sandbox, alpha)
+    customer = Customer(live_sandbox, alpha)
 
     decision, sent = customer.answer(customer.says("hello"))
     assert (decision.path, sent) == (Path.BOT_OFF, [])
@@ -158,7 +158,7 @@ def test_auto_response_off_answers_nothing_but_stop_still_works(sandbox, alpha, 
 
 
 @pytest.mark.worker
-def test_a_scheduled_disable_is_applied_by_the_beat_task_with_an_audit_row(sandbox, alpha, bot, flows):
+def test_a_scheduled_disable_is_applied_by_the_beat_task_with_an_audit_row(live_sandbox, alpha, bot, flows):
     word = token()
     flows.rule(word, flows.text(f"Open for business ({word})"))
     client = tenant_client(alpha, login=True)
@@ -187,7 +187,7 @@ def test_a_scheduled_disable_is_applied_by_the_beat_task_with_an_audit_row(sandb
     assert "holiday" in entry.detail and due.isoformat()[:19] in entry.detail
     assert ("scheduled", ALPHA["owner_email"]) in audit(alpha.tenant.schema_name, bot)
 
-    customer = Customer(sandbox, alpha)
+    customer = Customer(live_sandbox, alpha)
     decision, sent = customer.answer(customer.says(word))
     assert (decision.path, sent) == (Path.BOT_OFF, [])
 
@@ -235,8 +235,13 @@ def test_the_admin_disables_a_bot_through_the_audited_service(live_db, alpha, bo
 
     assert response.status_code == 302
     assert audit(alpha.tenant.schema_name, bot)[-1] == ("disabled", ALPHA["owner_email"])
-    assert client.get("/admin/conversations/enginedecision/").status_code == 200
-    assert client.get("/admin/conversations/botauditlog/").status_code == 200
+    for page in ("bot/add/", "enginedecision/", "botauditlog/", "humantakeover/"):
+        assert client.get(f"/admin/conversations/{page}").status_code == 200, page
+    with schema_context(alpha.tenant.schema_name):
+        decision = EngineDecision.objects.order_by("-id").first()
+    if decision is not None:
+        assert client.get(f"/admin/conversations/enginedecision/{decision.pk}/change/").status_code == 200
+        assert client.get(f"/admin/conversations/humantakeover/{decision.conversation_id}/change/").status_code == 200
 
 
 # --- working hours -------------------------------------------------------------------------------
@@ -255,12 +260,12 @@ def _closed_today_schedule(schema: str, bot: Bot, tz_name: str) -> datetime:
 
 
 @pytest.mark.worker
-def test_outside_working_hours_the_away_message_goes_once_per_closed_window(sandbox, alpha, bot, flows):
+def test_outside_working_hours_the_away_message_goes_once_per_closed_window(live_sandbox, alpha, bot, flows):
     word = token()
     flows.rule(word, flows.text(f"Rule answer ({word})"))
     schema = alpha.tenant.schema_name
     window_start = _closed_today_schedule(schema, bot, "Asia/Kolkata")
-    customer = Customer(sandbox, alpha)
+    customer = Customer(live_sandbox, alpha)
 
     decision, (away,) = customer.answer(customer.says(word))
     assert decision.path == Path.AWAY
@@ -272,7 +277,7 @@ def test_outside_working_hours_the_away_message_goes_once_per_closed_window(sand
     assert "already sent" in decision.reason
 
     # Another customer in the same window gets their own away message.
-    other = Customer(sandbox, alpha)
+    other = Customer(live_sandbox, alpha)
     _, (other_away,) = other.answer(other.says("hello"))
     assert body_of(other_away) == bot.away_message
 
@@ -305,3 +310,63 @@ def test_hours_intervals_are_read_in_the_bots_time_zone(in_alpha):
     assert bot_closed_since(bot, at=monday_10_ist) is None
     monday_19_ist = datetime(2030, 1, 7, 13, 30, tzinfo=UTC)
     assert bot_closed_since(bot, at=monday_19_ist) == datetime(2030, 1, 7, 12, 30, tzinfo=UTC)
+
+
+def test_the_engines_beat_jobs_are_registered_once(db, tenants_setup):
+    from django_celery_beat.models import PeriodicTask
+
+    from bizmitra.celery import app
+    from conversations.engine.services import PERIODIC_TASKS, engine_periodic_tasks_ensure
+
+    engine_periodic_tasks_ensure()
+    engine_periodic_tasks_ensure()
+
+    rows = PeriodicTask.objects.filter(name__in=list(PERIODIC_TASKS))
+    assert sorted(rows.values_list("task", flat=True)) == sorted(task for task, _ in PERIODIC_TASKS.values())
+    app.loader.import_default_modules()
+    assert all(task in app.tasks for task, _ in PERIODIC_TASKS.values())
+
+
+def test_a_bot_made_in_the_admin_serves_its_number_with_its_hours_and_is_audited(live_db, alpha, bot):
+    client = tenant_client(alpha, login=True)
+
+    def management(prefix: str, total: int) -> dict:
+        return {
+            f"{prefix}-TOTAL_FORMS": str(total),
+            f"{prefix}-INITIAL_FORMS": "0",
+            f"{prefix}-MIN_NUM_FORMS": "0",
+            f"{prefix}-MAX_NUM_FORMS": "1000",
+        }
+
+    data = {
+        "name": "Weekend desk",
+        "auto_response": "on",
+        "ai_enabled": "on",
+        "lead_capture": "on",
+        "working_hours_enabled": "on",
+        "timezone": "Asia/Kolkata",
+        "away_message": "Back on Monday!",
+        "system_prompt": "",
+        **management("phone_numbers", 1),
+        "phone_numbers-0-phone_number_id": ALPHA["phone_number_id"],
+        **management("working_hours", 1),
+        "working_hours-0-weekday": "5",
+        "working_hours-0-opens_at": "10:00",
+        "working_hours-0-closes_at": "14:00",
+        **management("handoff_settings", 0),
+        **management("schedules", 0),
+        **management("audit_log", 0),
+    }
+    refused = client.post("/admin/conversations/bot/add/", {**data, "phone_numbers-0-phone_number_id": "123"})
+    assert refused.status_code == 200 and b"Not a WhatsApp number of this business" in refused.content
+
+    response = client.post("/admin/conversations/bot/add/", data)
+
+    assert response.status_code == 302, response.content[-3000:]
+    with schema_context(alpha.tenant.schema_name):
+        made = Bot.objects.get(name="Weekend desk")
+        assert bot_for_phone_number(ALPHA["phone_number_id"]) == made
+        assert [(h.weekday, h.opens_at) for h in made.working_hours.all()] == [(5, time(10))]
+    actions = audit(alpha.tenant.schema_name, made)
+    assert actions[0] == ("created", ALPHA["owner_email"])
+    assert ("updated", ALPHA["owner_email"]) in actions  # serves the number

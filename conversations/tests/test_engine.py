@@ -1,5 +1,5 @@
-"""The conversation engine end to end: signed webhooks from the Graph sandbox into our live
-server, the real worker, and the reply recorded by the sandbox. Rules, flows and menus,
+"""The conversation engine end to end: signed webhooks from the Graph live_sandbox into our live
+server, the real worker, and the reply recorded by the live_sandbox. Rules, flows and menus,
 opt-out/opt-in, replays; the AI path is in test_engine_ai.py."""
 
 import pytest
@@ -15,8 +15,6 @@ from conversations.tests.engine_support import (
     bot_reset,
     button_ids,
     default_bot,
-    live_web,  # noqa: F401 - fixture
-    sandbox,  # noqa: F401 - fixture
     token,
 )
 from templates.choices import FlowAction, MatchType
@@ -54,12 +52,12 @@ def ai_off(alpha, live_db):
     ],
 )
 def test_each_text_rule_type_answers_with_its_template_and_no_ai_call(
-    sandbox, alpha, flows, ai_server, match_type, pattern, says
+    live_sandbox, alpha, flows, ai_server, match_type, pattern, says
 ):
     word = token()
     answer = flows.text(f"Answer to {word}, {{{{first_name}}}}")
     rule = flows.rule(pattern.format(t=word), answer, match_type=match_type)
-    customer = Customer(sandbox, alpha)
+    customer = Customer(live_sandbox, alpha)
     ai_requests = len(ai_server.requests)
 
     wamid = customer.says(says.format(t=word, T=word.upper()))
@@ -75,7 +73,7 @@ def test_each_text_rule_type_answers_with_its_template_and_no_ai_call(
     assert reply.idempotency_key == f"reply:{wamid}"
 
 
-def test_a_payload_rule_answers_a_button_tap(sandbox, alpha, flows):
+def test_a_payload_rule_answers_a_button_tap(live_sandbox, alpha, flows):
     word = token()
     menu = flows.buttons(f"Menu {word}", ["Prices", "Hours"])
     flows.rule(word, menu)
@@ -83,7 +81,7 @@ def test_a_payload_rule_answers_a_button_tap(sandbox, alpha, flows):
     with schema_context(alpha.tenant.schema_name):
         payload_id = menu.buttons.get(title="Hours").payload_id
     flows.rule(payload_id, hours, match_type=MatchType.PAYLOAD)
-    customer = Customer(sandbox, alpha)
+    customer = Customer(live_sandbox, alpha)
 
     decision, (menu_sent,) = customer.answer(customer.says(word))
     assert decision.path == Path.RULE
@@ -94,7 +92,7 @@ def test_a_payload_rule_answers_a_button_tap(sandbox, alpha, flows):
     assert body_of(hours_sent) == f"We open at nine ({word})"
 
 
-def test_a_three_level_menu_follows_the_wired_buttons_and_old_menus_still_work(sandbox, alpha, flows):
+def test_a_three_level_menu_follows_the_wired_buttons_and_old_menus_still_work(live_sandbox, alpha, flows):
     word = token()
     level1 = flows.buttons(f"Level one {word}", ["Services", "Talk later"])
     level2 = flows.buttons(f"Level two {word}", ["Cleaning", "Whitening"])
@@ -102,7 +100,7 @@ def test_a_three_level_menu_follows_the_wired_buttons_and_old_menus_still_work(s
     flows.wire(level1, "Services", to=level2)
     flows.wire(level2, "Cleaning", to=level3, state="chose_cleaning")
     flows.rule(word, level1)
-    customer = Customer(sandbox, alpha)
+    customer = Customer(live_sandbox, alpha)
 
     _, (first,) = customer.answer(customer.says(f"show me the {word}"))
     assert body_of(first) == f"Level one {word}"
@@ -126,10 +124,10 @@ def test_a_three_level_menu_follows_the_wired_buttons_and_old_menus_still_work(s
     assert body_of(again) == f"Level two {word}"
 
 
-def test_a_tap_on_a_menu_that_no_longer_exists_gets_the_fallback(sandbox, alpha, flows, ai_off):
+def test_a_tap_on_a_menu_that_no_longer_exists_gets_the_fallback(live_sandbox, alpha, flows, ai_off):
     word = token()
     flows.fallback(flows.text(f"Sorry, we did not get that ({word})"))
-    customer = Customer(sandbox, alpha)
+    customer = Customer(live_sandbox, alpha)
 
     decision, sent = customer.answer(customer.taps("btn_gone0000", f"Deleted {word}", context_wamid="wamid.old"))
 
@@ -137,9 +135,9 @@ def test_a_tap_on_a_menu_that_no_longer_exists_gets_the_fallback(sandbox, alpha,
     assert [body_of(r) for r in sent] == [f"Sorry, we did not get that ({word})"]
 
 
-def test_without_a_fallback_template_the_customer_still_gets_an_answer(sandbox, alpha, flows, ai_off):
+def test_without_a_fallback_template_the_customer_still_gets_an_answer(live_sandbox, alpha, flows, ai_off):
     flows.fallback(None)
-    customer = Customer(sandbox, alpha)
+    customer = Customer(live_sandbox, alpha)
 
     decision, sent = customer.answer(customer.says(f"something no rule knows {token()}"))
 
@@ -147,10 +145,10 @@ def test_without_a_fallback_template_the_customer_still_gets_an_answer(sandbox, 
     assert [body_of(r) for r in sent] == [DEFAULT_FALLBACK_TEXT]
 
 
-def test_opt_out_silences_everything_until_start(sandbox, alpha, flows):
+def test_opt_out_silences_everything_until_start(live_sandbox, alpha, flows):
     word = token()
     flows.rule(word, flows.text(f"Offer of the day ({word})"))
-    customer = Customer(sandbox, alpha)
+    customer = Customer(live_sandbox, alpha)
 
     decision, (confirmation,) = customer.answer(customer.says("STOP"))
     assert decision.path == Path.BUILTIN
@@ -170,10 +168,10 @@ def test_opt_out_silences_everything_until_start(sandbox, alpha, flows):
     assert len(customer.received()) == 3
 
 
-def test_a_replayed_inbound_gets_one_reply(sandbox, alpha, flows):
+def test_a_replayed_inbound_gets_one_reply(live_sandbox, alpha, flows):
     word = token()
     flows.rule(word, flows.text(f"Only once ({word})"))
-    customer = Customer(sandbox, alpha)
+    customer = Customer(live_sandbox, alpha)
     wamid = customer.says(word)
     decision, sent = customer.answer(wamid)
     assert len(sent) == 1
@@ -191,12 +189,12 @@ def test_a_replayed_inbound_gets_one_reply(sandbox, alpha, flows):
     assert [m.idempotency_key for m in customer.outbound()] == [f"reply:{wamid}", f"reply:{later}"]
 
 
-def test_a_set_state_rule_gates_the_next_rule(sandbox, alpha, flows):
+def test_a_set_state_rule_gates_the_next_rule(live_sandbox, alpha, flows):
     word = token()
     ask = flows.text(f"Which day suits you? ({word})")
     flows.rule(word, ask, action=FlowAction.SET_STATE, next_state=f"asked_{word}"[:60])
     flows.rule("monday, tuesday", flows.text(f"Booked ({word})"), required_state=f"asked_{word}"[:60])
-    customer = Customer(sandbox, alpha)
+    customer = Customer(live_sandbox, alpha)
 
     decision, (question,) = customer.answer(customer.says(f"book {word}"))
     assert body_of(question) == f"Which day suits you? ({word})"
@@ -205,7 +203,7 @@ def test_a_set_state_rule_gates_the_next_rule(sandbox, alpha, flows):
     assert body_of(booked) == f"Booked ({word})"
 
 
-def test_an_answer_in_a_lead_state_is_saved_on_the_lead(sandbox, alpha, flows):
+def test_an_answer_in_a_lead_state_is_saved_on_the_lead(live_sandbox, alpha, flows):
     from leads.selectors import lead_for_contact
 
     word = token()
@@ -220,7 +218,7 @@ def test_an_answer_in_a_lead_state_is_saved_on_the_lead(sandbox, alpha, flows):
         required_state="lead:email",
         next_state="quote_requested",
     )
-    customer = Customer(sandbox, alpha)
+    customer = Customer(live_sandbox, alpha)
 
     _, (sent_offer,) = customer.answer(customer.says(f"quote for {word}"))
     _, (sent_question,) = customer.answer(customer.taps(button_ids(sent_offer)["Yes please"], "Yes please"))
@@ -233,10 +231,10 @@ def test_an_answer_in_a_lead_state_is_saved_on_the_lead(sandbox, alpha, flows):
         assert lead_for_contact(contact_id=customer.contact().pk).email == "asha@example.com"
 
 
-def test_a_handoff_rule_without_a_template_sends_the_handoff_message(sandbox, alpha, flows):
+def test_a_handoff_rule_without_a_template_sends_the_handoff_message(live_sandbox, alpha, flows):
     word = token()
     flows.rule(word, action=FlowAction.HANDOFF)
-    customer = Customer(sandbox, alpha)
+    customer = Customer(live_sandbox, alpha)
 
     decision, (sent,) = customer.answer(customer.says(f"{word} now"))
 

@@ -19,8 +19,6 @@ from conversations.tests.engine_support import (
     body_of,
     bot_reset,
     default_bot,
-    live_web,  # noqa: F401 - fixture
-    sandbox,  # noqa: F401 - fixture
     token,
 )
 from templates.choices import FlowAction
@@ -62,9 +60,9 @@ def fallback(flows):
     return template
 
 
-def test_a_message_no_rule_matches_is_answered_by_the_ai(sandbox, alpha, ai_server):
+def test_a_message_no_rule_matches_is_answered_by_the_ai(live_sandbox, alpha, ai_server):
     ai_server.reply("We are open from 9 to 6, Monday to Saturday.")
-    customer = Customer(sandbox, alpha)
+    customer = Customer(live_sandbox, alpha)
     question = f"when are you open on weekdays {token()}"
 
     decision, sent = customer.answer(customer.says(question))
@@ -80,10 +78,10 @@ def test_a_message_no_rule_matches_is_answered_by_the_ai(sandbox, alpha, ai_serv
     ]
 
 
-def test_a_rule_answer_is_remembered_for_the_ai(sandbox, alpha, flows, ai_server):
+def test_a_rule_answer_is_remembered_for_the_ai(live_sandbox, alpha, flows, ai_server):
     word = token()
     flows.rule(word, flows.text(f"Our {word} costs 10"))
-    customer = Customer(sandbox, alpha)
+    customer = Customer(live_sandbox, alpha)
     customer.answer(customer.says(f"price of {word}?"))
     ai_server.reply("Yes, it comes in blue.")
 
@@ -94,11 +92,11 @@ def test_a_rule_answer_is_remembered_for_the_ai(sandbox, alpha, flows, ai_server
     assert sent_history[:2] == [("user", f"price of {word}?"), ("assistant", f"Our {word} costs 10")]
 
 
-def test_a_rule_can_hand_the_message_to_the_ai(sandbox, alpha, flows, ai_server):
+def test_a_rule_can_hand_the_message_to_the_ai(live_sandbox, alpha, flows, ai_server):
     word = token()
     rule = flows.rule(word, action=FlowAction.AI)
     ai_server.reply("Happy to explain the difference.")
-    customer = Customer(sandbox, alpha)
+    customer = Customer(live_sandbox, alpha)
 
     decision, sent = customer.answer(customer.says(f"explain {word} to me"))
 
@@ -107,10 +105,10 @@ def test_a_rule_can_hand_the_message_to_the_ai(sandbox, alpha, flows, ai_server)
     assert [body_of(r) for r in sent] == ["Happy to explain the difference."]
 
 
-def test_the_ai_can_answer_with_a_template(sandbox, alpha, flows, ai_server):
+def test_the_ai_can_answer_with_a_template(live_sandbox, alpha, flows, ai_server):
     brochure = flows.text(f"Here is our brochure ({token()})")
     ai_server.reply_tools(tool_call("send_template", {"template_key": brochure.key}))
-    customer = Customer(sandbox, alpha)
+    customer = Customer(live_sandbox, alpha)
 
     decision, sent = customer.answer(customer.says(f"send me something to read {token()}"))
 
@@ -119,10 +117,12 @@ def test_the_ai_can_answer_with_a_template(sandbox, alpha, flows, ai_server):
     assert [body_of(r) for r in sent] == [brochure.body]
 
 
-def test_an_exhausted_budget_gets_the_fallback_without_an_ai_call(sandbox, alpha, ai_settings, fallback, ai_server):
+def test_an_exhausted_budget_gets_the_fallback_without_an_ai_call(
+    live_sandbox, alpha, ai_settings, fallback, ai_server
+):
     ai_settings(daily_token_budget=0)
     requests = len(ai_server.requests)
-    customer = Customer(sandbox, alpha)
+    customer = Customer(live_sandbox, alpha)
 
     decision, sent = customer.answer(customer.says(f"tell me everything {token()}"))
 
@@ -132,10 +132,10 @@ def test_an_exhausted_budget_gets_the_fallback_without_an_ai_call(sandbox, alpha
     assert len(ai_server.requests) == requests
 
 
-def test_an_ai_timeout_gets_the_fallback(sandbox, alpha, ai_settings, fallback, ai_server):
+def test_an_ai_timeout_gets_the_fallback(live_sandbox, alpha, ai_settings, fallback, ai_server):
     ai_settings(timeout_seconds=1.0)
     ai_server.reply("Too late to matter.", delay=3.0)
-    customer = Customer(sandbox, alpha)
+    customer = Customer(live_sandbox, alpha)
 
     decision, sent = customer.answer(customer.says(f"are you there {token()}"))
 
@@ -146,9 +146,9 @@ def test_an_ai_timeout_gets_the_fallback(sandbox, alpha, ai_settings, fallback, 
         assert AICallLog.objects.get(pk=decision.ai_call_id).outcome == "timeout"
 
 
-def test_an_ai_error_gets_the_fallback(sandbox, alpha, fallback, ai_server):
+def test_an_ai_error_gets_the_fallback(live_sandbox, alpha, fallback, ai_server):
     ai_server.fail(503, "overloaded")
-    customer = Customer(sandbox, alpha)
+    customer = Customer(live_sandbox, alpha)
 
     decision, sent = customer.answer(customer.says(f"what now {token()}"))
 
@@ -157,14 +157,14 @@ def test_an_ai_error_gets_the_fallback(sandbox, alpha, fallback, ai_server):
     assert [body_of(r) for r in sent] == [fallback.body]
 
 
-def test_malformed_tool_calls_are_not_run_and_the_customer_still_gets_an_answer(sandbox, alpha, ai_server):
+def test_malformed_tool_calls_are_not_run_and_the_customer_still_gets_an_answer(live_sandbox, alpha, ai_server):
     ai_server.reply_tools(
         tool_call("capture_lead", "{not json"),
         tool_call("delete_all_leads", {}),
         tool_call("handoff_to_human", {"reason": 42}),
     )
     ai_server.reply("Could you tell me your name?")
-    customer = Customer(sandbox, alpha)
+    customer = Customer(live_sandbox, alpha)
 
     decision, sent = customer.answer(customer.says(f"I want to buy {token()}"))
 
@@ -185,14 +185,14 @@ def test_malformed_tool_calls_are_not_run_and_the_customer_still_gets_an_answer(
     assert [json.loads(m["content"])["ok"] for m in tool_messages] == [False, False, False]
 
 
-def test_another_tenants_template_is_never_sent(sandbox, alpha, beta, flows, ai_server, live_db):
+def test_another_tenants_template_is_never_sent(live_sandbox, alpha, beta, flows, ai_server, live_db):
     theirs = Flows(beta.tenant.schema_name)
     try:
         beta_template = theirs.text(f"Beta's private price list ({token()})")
         # The AI names Beta's key: rejected, and the model answers in text instead.
         ai_server.reply_tools(tool_call("send_template", {"template_key": beta_template.key}))
         ai_server.reply("Let me describe our prices instead.")
-        customer = Customer(sandbox, alpha)
+        customer = Customer(live_sandbox, alpha)
 
         decision, sent = customer.answer(customer.says(f"the catalogue please {token()}"))
 
@@ -214,10 +214,10 @@ def test_another_tenants_template_is_never_sent(sandbox, alpha, beta, flows, ai_
         theirs.cleanup()
 
 
-def test_the_ai_hands_over_and_the_bot_goes_silent(sandbox, alpha, ai_server):
+def test_the_ai_hands_over_and_the_bot_goes_silent(live_sandbox, alpha, ai_server):
     ai_server.reply_tools(tool_call("handoff_to_human", {"reason": "wants to negotiate"}))
     ai_server.reply("I am passing you to a colleague.")
-    customer = Customer(sandbox, alpha)
+    customer = Customer(live_sandbox, alpha)
 
     decision, sent = customer.answer(customer.says(f"can I get a discount {token()}"))
 
@@ -235,14 +235,14 @@ def test_the_ai_hands_over_and_the_bot_goes_silent(sandbox, alpha, ai_server):
     assert len(ai_server.requests) == requests
 
 
-def test_a_bot_without_ai_answers_with_the_fallback(sandbox, alpha, fallback, ai_server):
+def test_a_bot_without_ai_answers_with_the_fallback(live_sandbox, alpha, fallback, ai_server):
     schema = alpha.tenant.schema_name
     bot = default_bot(schema)
     try:
         with schema_context(schema):
             type(bot).objects.filter(pk=bot.pk).update(ai_enabled=False)
         requests = len(ai_server.requests)
-        customer = Customer(sandbox, alpha)
+        customer = Customer(live_sandbox, alpha)
 
         decision, sent = customer.answer(customer.says(f"tell me a story {token()}"))
 

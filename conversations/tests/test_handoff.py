@@ -21,8 +21,6 @@ from conversations.tests.engine_support import (
     body_of,
     bot_reset,
     default_bot,
-    live_web,  # noqa: F401 - fixture
-    sandbox,  # noqa: F401 - fixture
     token,
     unique_wa_id,
 )
@@ -71,10 +69,10 @@ def owner(onboarding):
 
 
 @pytest.mark.worker
-def test_a_person_takes_over_answers_and_gives_the_conversation_back(sandbox, alpha, flows):
+def test_a_person_takes_over_answers_and_gives_the_conversation_back(live_sandbox, alpha, flows):
     word = token()
     flows.rule(word, flows.text(f"Bot answer ({word})"))
-    customer = Customer(sandbox, alpha)
+    customer = Customer(live_sandbox, alpha)
     customer.answer(customer.says(word))
     conversation = customer.conversation()
     client = tenant_client(alpha, login=True)
@@ -116,8 +114,8 @@ def test_a_person_takes_over_answers_and_gives_the_conversation_back(sandbox, al
 
 
 @pytest.mark.worker
-def test_an_agent_reply_takes_the_conversation_over(sandbox, alpha):
-    customer = Customer(sandbox, alpha)
+def test_an_agent_reply_takes_the_conversation_over(live_sandbox, alpha):
+    customer = Customer(live_sandbox, alpha)
     customer.answer(customer.says("hello"))
     conversation = customer.conversation()
 
@@ -135,8 +133,8 @@ def test_an_agent_reply_takes_the_conversation_over(sandbox, alpha):
 
 
 @pytest.mark.worker
-def test_the_support_intent_answers_and_hands_over(sandbox, alpha):
-    customer = Customer(sandbox, alpha)
+def test_the_support_intent_answers_and_hands_over(live_sandbox, alpha):
+    customer = Customer(live_sandbox, alpha)
 
     decision, (sent,) = customer.answer(customer.says("I need help with my order"))
 
@@ -152,12 +150,12 @@ def test_the_support_intent_answers_and_hands_over(sandbox, alpha):
 
 
 @pytest.mark.worker
-def test_an_idle_takeover_returns_to_the_bot_on_the_next_message(sandbox, alpha, flows, bots):
+def test_an_idle_takeover_returns_to_the_bot_on_the_next_message(live_sandbox, alpha, flows, bots):
     word = token()
     flows.rule(word, flows.text(f"Back with the bot ({word})"))
     with schema_context(alpha.tenant.schema_name):
         HandoffSettings.objects.create(bot=bots, auto_return_after_minutes=15)
-    customer = Customer(sandbox, alpha)
+    customer = Customer(live_sandbox, alpha)
     customer.answer(customer.says(word))
     conversation = customer.conversation()
     with schema_context(alpha.tenant.schema_name):

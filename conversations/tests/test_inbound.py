@@ -421,10 +421,12 @@ def test_parallel_burst_of_five_images_is_one_contact_one_conversation(live_db):
     with schema_context("alpha"):
         assert Contact.objects.filter(wa_id=wa_id).count() == 1
         conversation = Conversation.objects.get(contact__wa_id=wa_id)
-        messages = list(conversation.messages.all())
+        # Inbound only: a running worker's conversation engine may already have answered.
+        messages = list(conversation.messages.filter(direction=Direction.INBOUND))
         assert [m.body for m in messages] == [f"photo {i}" for i in range(5)]
         assert [m.timestamp for m in messages] == sorted(m.timestamp for m in messages)
-        assert conversation.last_message_at == messages[-1].timestamp
+        # Never moved back by a shuffled earlier message (an engine answer may move it on).
+        assert conversation.last_message_at >= messages[-1].timestamp
 
 
 def test_parallel_redeliveries_of_one_message_store_it_once(live_db):
@@ -433,7 +435,8 @@ def test_parallel_redeliveries_of_one_message_store_it_once(live_db):
     ids = [ingest.delivery_store(body=body) for _ in range(4)]
     _process_in_threads(ids)
     with schema_context("alpha"):
-        assert Message.objects.filter(conversation__contact__wa_id=wa_id).count() == 1
+        inbound = Message.objects.filter(conversation__contact__wa_id=wa_id, direction=Direction.INBOUND)
+        assert inbound.count() == 1  # the engine's answer, if a worker already sent it, is outbound
 
 
 @pytest.mark.worker

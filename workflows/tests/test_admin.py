@@ -67,3 +67,17 @@ def test_smtp_password_is_write_only(alpha):
     assert client.post(f"/admin/workflows/tenantemailsettings/{settings.pk}/change/", {**form, "password": ""})
     with schema_context("alpha"):
         assert TenantEmailSettings.objects.get().password == "s3cret-pass"
+
+
+def test_retry_action_gives_a_failed_job_fresh_attempts(alpha):
+    with schema_context("alpha"):
+        rule = make_workflow(max_attempts=2)
+        job = workflow_trigger_fire(trigger=rule.trigger, phone=random_phone()).jobs[0]
+        WorkflowJob.objects.filter(pk=job.pk).update(status="failed", attempts=2, finished_at=timezone.now())
+    response = tenant_client(alpha, login=True).post(
+        "/admin/workflows/workflowjob/", {"action": "retry_jobs", "_selected_action": [str(job.pk)]}
+    )
+    assert response.status_code == 302
+    with schema_context("alpha"):
+        job.refresh_from_db()
+    assert job.status == "pending" and job.max_attempts == 4 and job.finished_at is None

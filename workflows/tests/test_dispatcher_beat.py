@@ -53,7 +53,7 @@ def test_a_beat_process_recovers_a_job_left_pending(alpha, alpha_rules, smtp, ce
         with schema_context("alpha"):
             job = wait_for(
                 lambda: (j := WorkflowJob.objects.get(pk=job_id)).status == "completed" and j,
-                timeout=40,
+                timeout=90,
                 what="beat's dispatcher to hand the job to the worker",
             )
     finally:

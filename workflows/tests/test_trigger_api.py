@@ -200,6 +200,15 @@ class TestScheduling:
         response = post_trigger(alpha, {"trigger": unique_trigger(), "phone": random_phone()})
         assert response.status_code == 202 and response.json()["jobIds"] == []
 
+    def test_trailing_slash_is_optional(self, alpha):
+        response = any_host_client().post(
+            "/api/workflows/trigger/",
+            {"trigger": unique_trigger(), "phone": random_phone()},
+            content_type="application/json",
+            **client_headers(alpha),
+        )
+        assert response.status_code == 202
+
     def test_job_detail_shows_state_and_callback(self, alpha):
         trigger = unique_trigger()
         with schema_context("alpha"):

@@ -30,7 +30,7 @@ def test_delayed_trigger_is_watched_until_it_completes(alpha, alpha_rules, smtp,
         "--interval",
         "0.1",
         "--timeout",
-        "30",
+        "90",
         stdout=out,
     )
     lines = out.getvalue().splitlines()
