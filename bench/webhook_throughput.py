@@ -177,7 +177,9 @@ def main() -> None:
     parser.add_argument("--bodies", type=int, default=60000, help="distinct signed bodies to cycle through")
     parser.add_argument("--replies", type=int, default=200, help="inbound messages timed to their reply")
     parser.add_argument("--port", type=int, default=8765)
-    parser.add_argument("--blocking-threads", type=int, default=8, help="granian threads per worker (as in the Procfile)")
+    parser.add_argument(
+        "--blocking-threads", type=int, default=8, help="granian threads per worker (as in the Procfile)"
+    )
     args = parser.parse_args()
 
     found = services_env()
@@ -287,17 +289,15 @@ def main() -> None:
         ok = sent - figures["errors_status"]
         seconds = figures["duration_us"] / 1e6
         print()
-        print("== webhook ack (granian WSGI x2, signed POST, one INSERT, enqueue) ==")
+        print("== webhook ack (granian WSGI x2, signed POST, one INSERT+NOTIFY statement) ==")
         print(f"  requests sent        : {sent} in {seconds:.1f} s")
         print(f"  sustained            : {sent / seconds:,.0f} req/s")
         print(
             f"  ack latency p50/p99  : {figures['p50_us'] / 1000:.1f} ms / {figures['p99_us'] / 1000:.1f} ms "
             f"(max {figures['max_us'] / 1000:.1f} ms)"
         )
-        print(
-            f"  answered 200         : {ok}   non-2xx: {figures['errors_status']}   socket errors: "
-            f"{figures['errors_connect'] + figures['errors_read'] + figures['errors_write'] + figures['errors_timeout']}"
-        )
+        socket_errors = sum(figures[k] for k in ("errors_connect", "errors_read", "errors_write", "errors_timeout"))
+        print(f"  answered 200         : {ok}   non-2xx: {figures['errors_status']}   socket errors: {socket_errors}")
         print(f"  rows stored          : {stored}  (stored - 200s = {stored - ok})")
 
         # The deliveries of the ack phase are not what we time below: drop them and their queue.

@@ -7,12 +7,10 @@ docker/k8s migrate step and the test database all get them) and on demand with
 ``python manage.py ensure_periodic_tasks``.
 """
 
-import logging
 
 from django.db import connection
 from django.utils.module_loading import import_string
 
-logger = logging.getLogger(__name__)
 
 PERIODIC_TASK_ENSURERS = (
     "conversations.services.outbound.outbound_periodic_tasks_ensure",
@@ -28,12 +26,7 @@ def periodic_tasks_ensure_all() -> list[str]:
     connection.set_schema_to_public()
     done = []
     for path in PERIODIC_TASK_ENSURERS:
-        try:
-            ensure = import_string(path)
-        except ImportError:
-            logger.warning("periodic task registration %s is not available", path)
-            continue
-        ensure()
+        import_string(path)()
         done.append(path)
     return done
 

