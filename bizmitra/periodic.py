@@ -11,7 +11,6 @@ docker/k8s migrate step and the test database all get them) and on demand with
 from django.db import connection
 from django.utils.module_loading import import_string
 
-
 PERIODIC_TASK_ENSURERS = (
     "conversations.services.outbound.outbound_periodic_tasks_ensure",
     "conversations.whatsapp.ingest.webhook_periodic_tasks_ensure",
