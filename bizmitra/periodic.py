@@ -7,7 +7,6 @@ docker/k8s migrate step and the test database all get them) and on demand with
 ``python manage.py ensure_periodic_tasks``.
 """
 
-
 from django.db import connection
 from django.utils.module_loading import import_string
 

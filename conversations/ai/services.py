@@ -99,8 +99,11 @@ class _Attempt:
         self.latency_ms += completion.latency_ms
 
 
-def agent_reply(*, conversation, inbound_message) -> AgentReply:
-    """Answer ``inbound_message`` with the AI agent (see the module docstring). Tenant schema."""
+def agent_reply(*, conversation, inbound_message, system_prompt: str = "") -> AgentReply:
+    """Answer ``inbound_message`` with the AI agent (see the module docstring). Tenant schema.
+
+    ``system_prompt`` (a bot's own instructions) replaces the tenant's for this reply.
+    """
     schema_name = connection.schema_name
     config = ai_settings_get()
     attempt = _Attempt(model=config.model or django_settings.OPENAI_MODEL)
@@ -123,7 +126,10 @@ def agent_reply(*, conversation, inbound_message) -> AgentReply:
         )
 
     messages: list[dict[str, Any]] = [
-        {"role": "system", "content": system_prompt_build(config=config, contact=conversation.contact)}
+        {
+            "role": "system",
+            "content": system_prompt_build(config=config, contact=conversation.contact, instructions=system_prompt),
+        }
     ]
     messages += [{"role": entry["role"], "content": entry["content"]} for entry in history]
     context = ToolContext(conversation=conversation, inbound_message=inbound_message)
@@ -182,10 +188,12 @@ def agent_reply(*, conversation, inbound_message) -> AgentReply:
     return _logged(reply, attempt, conversation, inbound_message, outcome=outcome, reason="", detail=detail)
 
 
-def system_prompt_build(*, config: AIAgentSettings, contact=None) -> str:
+def system_prompt_build(*, config: AIAgentSettings, contact=None, instructions: str = "") -> str:
     """The system message: instructions, business profile, knowledge, sendable templates."""
-    instructions = (config.system_prompt or "").strip() or DEFAULT_SYSTEM_PROMPT.format(
-        business=_tenant_name() or "the business"
+    instructions = (
+        instructions.strip()
+        or (config.system_prompt or "").strip()
+        or DEFAULT_SYSTEM_PROMPT.format(business=_tenant_name() or "the business")
     )
     parts = [instructions]
     if config.business_profile.strip():

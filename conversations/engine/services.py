@@ -29,14 +29,12 @@ run of the task return at once). Messages of one conversation are handled one at
 
 from __future__ import annotations
 
-import inspect
 import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import cache
 
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
@@ -504,21 +502,11 @@ def _business_name() -> str:
     return ""
 
 
-@cache
-def _agent_parameters() -> frozenset[str]:
-    from conversations.ai.services import agent_reply
-
-    return frozenset(inspect.signature(agent_reply).parameters)
-
-
 def _agent_reply(run: _Run):
     from conversations.ai.services import agent_reply
 
-    kwargs = {}
-    # The bot's prompt override needs agent_reply(system_prompt=...); passed once the agent has it.
-    if run.bot.system_prompt.strip() and "system_prompt" in _agent_parameters():
-        kwargs["system_prompt"] = run.bot.system_prompt
-    return agent_reply(conversation=run.conversation, inbound_message=run.message, **kwargs)
+    # A bot's own prompt replaces the tenant's AI instructions for the numbers it serves.
+    return agent_reply(conversation=run.conversation, inbound_message=run.message, system_prompt=run.bot.system_prompt)
 
 
 # --- claims and locks ------------------------------------------------------------------------

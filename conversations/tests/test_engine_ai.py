@@ -252,3 +252,23 @@ def test_a_bot_without_ai_answers_with_the_fallback(live_sandbox, alpha, fallbac
         assert len(ai_server.requests) == requests
     finally:
         bot_reset(schema)
+
+
+def test_a_bots_own_prompt_replaces_the_tenants_instructions(live_sandbox, alpha, ai_server):
+    schema = alpha.tenant.schema_name
+    bot = default_bot(schema)
+    prompt = f"You are Riya, the front desk of the evening clinic ({token()})."
+    try:
+        with schema_context(schema):
+            type(bot).objects.filter(pk=bot.pk).update(system_prompt=prompt)
+        ai_server.reply("Riya here, how can I help?")
+        customer = Customer(live_sandbox, alpha)
+
+        decision, sent = customer.answer(customer.says(f"who am I talking to {token()}"))
+
+        assert decision.path == Path.AI
+        system = ai_server.requests[-1]["messages"][0]
+        assert system["role"] == "system" and system["content"].startswith(prompt)
+        assert [body_of(r) for r in sent] == ["Riya here, how can I help?"]
+    finally:
+        bot_reset(schema)
