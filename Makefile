@@ -29,5 +29,8 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+bench-webhook: $(STAMP)
+	$(PY) bench/webhook_throughput.py
+
 clean:
 	rm -rf var/test-logs var/staticfiles

@@ -1,7 +1,7 @@
 """Webhook benchmark: ack throughput/latency and inbound-to-reply latency.
 
 Run:  .venv/bin/python bench/webhook_throughput.py [--duration 10] [--connections 64]
-      [--replies 200] [--keep]
+      [--replies 200] [--blocking-threads 8]
 
 What it does, all on loopback and bounded in time:
 1. Creates a scratch database ``bizmitra_bench`` (dropped first), migrates it and onboards
@@ -244,6 +244,8 @@ def main() -> None:
             str(args.port),
             "--workers",
             "2",
+            "--blocking-threads",
+            str(args.blocking_threads),
             "--log-level",
             "warning",
             "bizmitra.wsgi:application",
@@ -331,7 +333,11 @@ def main() -> None:
             "celery-worker",
             logdir,
         )
-        time.sleep(3)
+        from bizmitra.celery import app as celery_app
+
+        deadline = time.monotonic() + 60
+        while not celery_app.control.ping(timeout=0.5) and time.monotonic() < deadline:
+            time.sleep(0.2)
         latencies = []
         missing = 0
         for i in range(args.replies):
