@@ -300,9 +300,7 @@ def main() -> None:
         )
         socket_errors = sum(figures[k] for k in ("errors_connect", "errors_read", "errors_write", "errors_timeout"))
         print(f"  answered 200         : {ok}   non-2xx: {figures['errors_status']}   socket errors: {socket_errors}")
-        print(
-            f"  rows stored          : {stored}  (stored - 200s = {stored - ok}: answers still in flight when wrk stopped)"
-        )
+        print(f"  rows stored          : {stored}  (stored - 200s = {stored - ok}: still in flight when wrk stopped)")
 
         # The deliveries of the ack phase are not what we time below: drop them and their queue.
         with connection.cursor() as cursor:
