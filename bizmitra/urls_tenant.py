@@ -6,9 +6,14 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework_simplejwt.views import TokenRefreshView
 
+from bizmitra.admin_sites import move_celery_beat_admin
 from bizmitra.health import healthz
 from tenants.api.auth_views import TenantTokenObtainPairView
 from tenants.api.views import WhoAmIApi
+
+# Tenant domains mount Django's default site, which holds tenant models only.
+move_celery_beat_admin()
+admin.site.site_header = "BizMitra"
 
 urlpatterns = [
     path("healthz", healthz),

@@ -5,10 +5,12 @@ Secrets never show on list pages and never render back into forms.
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.shortcuts import redirect, render
 from django.urls import path
 
+from bizmitra.admin_sites import platform_admin_site
 from bizmitra.errors import ValidationFailed
 from tenants.models import ApiKey, Domain, PhoneNumber, Tenant
 from tenants.services import api_key_create, tenant_onboard
@@ -19,11 +21,25 @@ def _public_only(request) -> bool:
 
 
 class PublicOnlyAdmin(admin.ModelAdmin):
+    """Platform pages: registered on the platform site only, and refusing any tenant schema.
+
+    The second check is defence in depth should the site ever be mounted on a tenant host.
+    """
+
     def has_module_permission(self, request):
         return _public_only(request) and super().has_module_permission(request)
 
     def has_view_permission(self, request, obj=None):
         return _public_only(request) and super().has_view_permission(request, obj)
+
+    def has_add_permission(self, request, *args):
+        return _public_only(request) and super().has_add_permission(request, *args)
+
+    def has_change_permission(self, request, obj=None):
+        return _public_only(request) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return _public_only(request) and super().has_delete_permission(request, obj)
 
 
 class OnboardTenantForm(forms.Form):
@@ -44,7 +60,7 @@ class DomainInline(admin.TabularInline):
     extra = 0
 
 
-@admin.register(Tenant)
+@admin.register(Tenant, site=platform_admin_site)
 class TenantAdmin(PublicOnlyAdmin):
     list_display = ("name", "client_code", "schema_name", "is_active", "created_at")
     search_fields = ("name", "client_code", "schema_name")
@@ -58,9 +74,11 @@ class TenantAdmin(PublicOnlyAdmin):
         ] + super().get_urls()
 
     def add_view(self, request, form_url="", extra_context=None):
-        return redirect("admin:tenants_onboard")
+        return redirect("platform_admin:tenants_onboard")
 
     def onboard_view(self, request):
+        if not self.has_add_permission(request):
+            raise PermissionDenied
         form = OnboardTenantForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             data = form.cleaned_data
@@ -88,12 +106,12 @@ class TenantAdmin(PublicOnlyAdmin):
                     f"Tenant {result.tenant.name} created (client code {result.tenant.client_code}). "
                     f"API key, shown only now: {result.api_key.raw_key}",
                 )
-                return redirect("admin:tenants_tenant_changelist")
+                return redirect("platform_admin:tenants_tenant_changelist")
         context = {**self.admin_site.each_context(request), "form": form, "title": "Onboard a tenant"}
         return render(request, "admin/tenants/onboard.html", context)
 
 
-@admin.register(PhoneNumber)
+@admin.register(PhoneNumber, site=platform_admin_site)
 class PhoneNumberAdmin(PublicOnlyAdmin):
     list_display = ("phone_number_id", "display_phone_number", "tenant", "messages_per_second", "is_active")
     search_fields = ("phone_number_id", "display_phone_number", "tenant__name")
@@ -101,7 +119,7 @@ class PhoneNumberAdmin(PublicOnlyAdmin):
     exclude = ("access_token", "app_secret")
 
 
-@admin.register(ApiKey)
+@admin.register(ApiKey, site=platform_admin_site)
 class ApiKeyAdmin(PublicOnlyAdmin):
     list_display = ("__str__", "tenant", "created_at", "last_used_at", "revoked_at")
     readonly_fields = ("prefix", "created_at", "last_used_at")

@@ -44,13 +44,15 @@ def wait_for_port(port: int, *, timeout: float = 15.0) -> None:
 
 
 def test_database_url() -> str:
-    """DATABASE_URL of the test database this process is using."""
-    db = settings.DATABASES["default"]
-    user = db.get("USER") or "postgres"
-    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
-    host = db.get("HOST") or "127.0.0.1"
-    port = db.get("PORT") or 5432
-    return f"postgres://{user}{password}@{host}:{port}/{connection.settings_dict['NAME']}"
+    """DATABASE_URL of the test database this process is using.
+
+    Built from the configured URL with only the database name swapped, so a socket
+    host (``?host=/path``, the embedded pgserver) or a password survives.
+    """
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(settings.DATABASE_URL)
+    return urlunsplit(parts._replace(path="/" + connection.settings_dict["NAME"]))
 
 
 def subprocess_env(**extra: str) -> dict[str, str]:

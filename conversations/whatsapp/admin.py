@@ -11,6 +11,7 @@ from django.db.models.functions import Length
 from django.urls import reverse
 from django.utils.html import format_html
 
+from bizmitra.admin_sites import platform_admin_site
 from conversations.whatsapp.ingest import deliveries_reset
 from conversations.whatsapp.models import UnroutedEvent, WebhookDelivery
 from conversations.whatsapp.tasks import delivery_enqueue
@@ -38,7 +39,7 @@ class UnroutedEventInline(admin.TabularInline):
         return False
 
 
-@admin.register(WebhookDelivery)
+@admin.register(WebhookDelivery, site=platform_admin_site)
 class WebhookDeliveryAdmin(PublicOnlyAdmin):
     list_display = ("id", "received_at", "state", "attempts", "size", "processed_at", "short_error")
     list_filter = ("state", "signature_verified")
@@ -96,7 +97,7 @@ class WebhookDeliveryAdmin(PublicOnlyAdmin):
         )
 
 
-@admin.register(UnroutedEvent)
+@admin.register(UnroutedEvent, site=platform_admin_site)
 class UnroutedEventAdmin(PublicOnlyAdmin):
     list_display = ("created_at", "phone_number_id", "field", "reason", "delivery_link")
     list_filter = ("field",)
@@ -107,7 +108,7 @@ class UnroutedEventAdmin(PublicOnlyAdmin):
 
     @admin.display(description="delivery")
     def delivery_link(self, obj: UnroutedEvent) -> str:
-        url = reverse("admin:whatsapp_webhookdelivery_change", args=[obj.delivery_id])
+        url = reverse("platform_admin:whatsapp_webhookdelivery_change", args=[obj.delivery_id])
         return format_html('<a href="{}">#{}</a>', url, obj.delivery_id)
 
     @admin.display(description="payload (truncated)")

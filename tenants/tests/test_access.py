@@ -55,3 +55,45 @@ class TestTenantIsolation:
         assert anonymous.get("/").status_code == 302
         page = tenant_client(alpha, login=True).get("/")
         assert page.status_code == 200 and b"Alpha Dental" in page.content
+
+
+@pytest.mark.django_db
+class TestPlatformAdminIsNotReachableFromATenantHost:
+    """An owner is a superuser in their own schema; platform pages must still be out of reach."""
+
+    PLATFORM_PAGES = (
+        "/admin/tenants/tenant/",
+        "/admin/tenants/phonenumber/",
+        "/admin/tenants/apikey/",
+        "/admin/tenants/tenant/onboard/",
+        "/admin/whatsapp/webhookdelivery/",
+        "/admin/whatsapp/unroutedevent/",
+        "/admin/django_celery_beat/periodictask/",
+    )
+
+    def test_owner_on_own_domain_gets_404_for_every_platform_page(self, alpha, beta):
+        client = tenant_client(alpha, login=True)
+        assert client.get("/admin/").status_code == 200  # the tenant's own admin works
+        for url in self.PLATFORM_PAGES:
+            assert client.get(url).status_code == 404, url
+        assert client.get(f"/admin/tenants/phonenumber/{beta.phone_number.pk}/change/").status_code == 404
+
+    def test_owner_cannot_onboard_a_tenant_from_a_tenant_host(self, alpha):
+        from tenants.models import Tenant
+
+        client = tenant_client(alpha, login=True)
+        before = Tenant.objects.count()
+        response = client.post(
+            "/admin/tenants/tenant/onboard/",
+            {
+                "name": "Sneaky",
+                "schema": "sneaky",
+                "domain": "sneaky.test",
+                "phone_number_id": "123123123",
+                "access_token": "t",
+                "owner_email": "o@sneaky.test",
+                "owner_password": "password123",
+            },
+        )
+        assert response.status_code == 404
+        assert Tenant.objects.count() == before
