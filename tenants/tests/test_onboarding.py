@@ -103,3 +103,17 @@ def test_failure_midway_rolls_back_schema_and_rows(db, tenants_setup, monkeypatc
     assert not Tenant.objects.filter(schema_name="epsilon").exists()
     assert not PhoneNumber.objects.filter(phone_number_id="999000111").exists()
     assert not schema_exists("epsilon")
+
+
+def test_ensure_platform_creates_public_domain_and_admin_once(db, tenants_setup, monkeypatch, capsys):
+    from tenants.models import Domain
+
+    with pytest.raises(CommandError, match="PLATFORM_ADMIN_PASSWORD"):
+        call_command("ensure_platform", "--domain=platform.test", "--admin-email=root@platform.test")
+    monkeypatch.setenv("PLATFORM_ADMIN_PASSWORD", "a-long-platform-password")
+    call_command("ensure_platform", "--domain=platform.test", "--admin-email=root@platform.test")
+    call_command("ensure_platform", "--domain=platform.test", "--admin-email=root@platform.test")
+    assert Domain.objects.get(domain="platform.test").tenant.schema_name == "public"
+    admin = get_user_model().objects.get(username="root@platform.test")
+    assert admin.is_superuser and admin.check_password("a-long-platform-password")
+    assert "already exists" in capsys.readouterr().out
