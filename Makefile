@@ -8,7 +8,8 @@ STAMP := $(VENV)/.installed
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
-	$(PYTHON) -m venv $(VENV)
+	$(PYTHON) -m venv $(VENV) || { [ "$$(id -u)" = 0 ] && apt-get update -qq && apt-get install -y -qq python3.11-venv && $(PYTHON) -m venv $(VENV); } \
+		|| { echo "Could not create a virtualenv: install python3.11-venv"; exit 1; }
 	$(PY) -m pip install -q --upgrade pip
 
 $(STAMP): $(PY) requirements.txt requirements-dev.txt

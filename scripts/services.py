@@ -132,10 +132,22 @@ def embedded_redis_url() -> str:
     return f"redis://127.0.0.1:{EMBEDDED_REDIS_PORT}/0"
 
 
+def local_postgres_accepts_us() -> bool:
+    """The server on 5432 lets `postgres` in without a password (Debian's default does not over TCP)."""
+    import psycopg  # noqa: PLC0415
+
+    try:
+        psycopg.connect("postgres://postgres@127.0.0.1:5432/postgres", connect_timeout=3).close()
+        return True
+    except psycopg.Error as exc:
+        log(f"the PostgreSQL on port 5432 refused us ({str(exc).strip().splitlines()[-1]}); using an embedded one")
+        return False
+
+
 def resolve_database_url(database: str) -> str:
     if os.environ.get("DATABASE_URL"):
         return os.environ["DATABASE_URL"]
-    if port_open(5432) or try_start_system_postgres():
+    if (port_open(5432) or try_start_system_postgres()) and local_postgres_accepts_us():
         return f"postgres://postgres@127.0.0.1:5432/{database}"
     return embedded_postgres_url(database)
 
@@ -171,7 +183,19 @@ def ensure_database_exists(url: str) -> None:
             conn.execute(f'CREATE DATABASE "{name}"')
 
 
+def load_dotenv() -> None:
+    """DATABASE_URL / REDIS_URL set in .env count as set (the real environment wins)."""
+    path = ROOT / ".env"
+    if not path.exists():
+        return
+    for line in path.read_text().splitlines():
+        key, sep, value = line.strip().partition("=")
+        if sep and key in ("DATABASE_URL", "REDIS_URL") and value and key not in os.environ:
+            os.environ[key] = value.strip().strip("'\"")
+
+
 def main() -> None:
+    load_dotenv()
     parser = argparse.ArgumentParser()
     parser.add_argument("--database", default="bizmitra")
     parser.add_argument("--create-database", action="store_true")
