@@ -1,5 +1,5 @@
 """Reactions to domain events: scoring from inbound messages, first contact by an agent,
-live dashboard pushes, and the reminder workflows of appointments."""
+live dashboard pushes, the reminder workflows of appointments and ``lead_captured``."""
 
 import logging
 
@@ -57,3 +57,12 @@ def start_appointment_workflows(*, event_name: str, schema_name: str, appointmen
     stamp = payload.get("changed_at", "") if event == "rescheduled" else ""
     with schema_context(schema_name):
         appointment_workflows_fire_task.delay(appointment_id=appointment_id, event=event, stamp=stamp)
+
+
+@listens_to("lead.created")
+def start_lead_captured_workflows(*, event_name: str, schema_name: str, lead_id: int, **payload) -> None:
+    """Fire the tenant's ``lead_captured`` workflows (in a task: it retries, and never slows a capture)."""
+    from leads.tasks import lead_captured_workflows_fire_task
+
+    with schema_context(schema_name):
+        lead_captured_workflows_fire_task.delay(lead_id=lead_id)

@@ -51,6 +51,11 @@ def appointment_workflows_fire_task(*, appointment_id: int, event: str, stamp: s
     return len(services.appointment_workflows_fire(appointment_id=appointment_id, event=event, stamp=stamp))
 
 
+@shared_task(autoretry_for=(DatabaseError,), retry_backoff=5, retry_backoff_max=300, max_retries=5)
+def lead_captured_workflows_fire_task(*, lead_id: int) -> int | None:
+    return services.lead_captured_workflows_fire(lead_id=lead_id)
+
+
 PER_TENANT_JOBS = {
     "sla": lead_sla_check_task,
     "follow_ups": lead_follow_ups_due_task,

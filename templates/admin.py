@@ -32,6 +32,7 @@ from templates.models import ConversationState, FlowRule, FlowSettings, MessageT
 from templates.preview import preview_html
 from templates.selectors import flow_graph_check, payload_exists
 from templates.services import flow_settings_ensure, meta_templates_sync, template_send_test
+from templates.services.templates import BUILTIN_TENANT_WIDE
 from templates.validation import (
     Problem,
     flow_rule_problems,
@@ -419,11 +420,18 @@ def _test_number_of(request) -> str:
 class FlowRuleForm(forms.ModelForm):
     class Meta:
         model = FlowRule
-        fields = ["name", "priority", "is_active", "match_type", "pattern", "required_state", "action"]
+        fields = ["name", "priority", "is_active", "bot", "match_type", "pattern", "required_state", "action"]
         fields += ["template", "next_state"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "bot" in self.fields:
+            self.fields["bot"].empty_label = "Every bot"
 
     def clean(self):
         cleaned = super().clean()
+        if self.instance.builtin_intent and cleaned.get("bot") is not None:
+            self.add_error("bot", BUILTIN_TENANT_WIDE)
         _add_problems(
             self,
             flow_rule_problems(
@@ -441,19 +449,30 @@ class FlowRuleForm(forms.ModelForm):
 @admin.register(FlowRule)
 class FlowRuleAdmin(admin.ModelAdmin):
     form = FlowRuleForm
-    list_display = ["priority", "name", "match_type", "pattern", "action", "template", "next_state", "is_active"]
+    list_display = ["priority", "name", "bot_label", "match_type", "pattern", "action", "template", "next_state"]
+    list_display += ["is_active"]
     list_display_links = ["name"]
     list_editable = ["priority", "is_active"]
-    list_filter = ["action", "match_type", "is_active", "builtin_intent"]
+    list_filter = ["action", "match_type", "is_active", "builtin_intent", "bot"]
     search_fields = ["name", "pattern"]
     ordering = ["priority", "id"]
     readonly_fields = ["builtin_intent"]
     fieldsets = [
-        (None, {"fields": ["name", "priority", "is_active", "builtin_intent"]}),
+        (None, {"fields": ["name", "priority", "is_active", "builtin_intent", "bot"]}),
         ("When", {"fields": ["match_type", "pattern", "required_state"]}),
         ("Then", {"fields": ["action", "template", "next_state"]}),
     ]
-    list_select_related = ["template"]
+    list_select_related = ["template", "bot"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # Built-in intents (STOP, START, ...) answer for every bot.
+        if obj is not None and obj.builtin_intent:
+            return [*self.readonly_fields, "bot"]
+        return self.readonly_fields
+
+    @admin.display(description="bot", ordering="bot__name")
+    def bot_label(self, obj):
+        return obj.bot.name if obj.bot_id else "Every bot"
 
     def changelist_view(self, request, extra_context=None):
         if request.method == "GET":

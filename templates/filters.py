@@ -21,4 +21,4 @@ class MessageTemplateFilter(django_filters.FilterSet):
 class FlowRuleFilter(django_filters.FilterSet):
     class Meta:
         model = FlowRule
-        fields = ["action", "match_type", "is_active", "builtin_intent"]
+        fields = ["action", "match_type", "is_active", "builtin_intent", "bot"]

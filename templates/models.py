@@ -10,7 +10,8 @@ Data model at a glance::
     MessageTemplate (key tmpl_xxxxxxxx, kind text | interactive_button | interactive_list | meta_template)
       ├── TemplateButton  (1-3 reply buttons; payload_id btn_…, next_template, next_state)
       └── TemplateListRow (list rows grouped by section_title; payload_id row_…, next_template, next_state)
-    FlowRule        (priority-ordered: inbound text/payload -> send_template | set_state | handoff | ai)
+    FlowRule        (priority-ordered: inbound text/payload -> send_template | set_state | handoff | ai;
+                     optional bot: only for that bot's conversations, else every bot's)
     FlowSettings    (one row per tenant: fallback_template, which built-in intents were seeded)
     ConversationState (one per contact: last_template sent, free-form state string)
 
@@ -184,6 +185,13 @@ class FlowRule(models.Model):
     optional ``template``), ``handoff`` (optional ``template`` sent before a human takes
     over), ``ai`` (hand to the AI agent). ``builtin_intent`` marks the rules seeded by
     ``builtin_intents_ensure`` (one per intent).
+
+    ``bot`` (optional) limits the rule to the conversations one bot serves (the bot of the
+    WhatsApp number the customer wrote to); empty: the rule applies to every bot of the
+    tenant. At equal ``priority`` a bot's own rules are tried before tenant-wide ones, so a
+    bot can answer a keyword its own way. Built-in intents stay tenant-wide (STOP must work
+    whatever the bot). Deleting a bot deletes its rules (CASCADE): turning them tenant-wide
+    instead would silently change what every other bot answers.
     """
 
     name = models.CharField(max_length=100)
@@ -202,6 +210,14 @@ class FlowRule(models.Model):
         MessageTemplate, null=True, blank=True, on_delete=models.RESTRICT, related_name="flow_rules"
     )
     next_state = models.CharField(max_length=STATE_MAX, blank=True, default="")
+    bot = models.ForeignKey(
+        "conversations.Bot",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="flow_rules",
+        help_text="Only for conversations this bot serves; empty: every bot.",
+    )
     builtin_intent = models.CharField(max_length=16, choices=BuiltinIntent.choices, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

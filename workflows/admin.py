@@ -22,6 +22,22 @@ class TenantOnlyAdmin(admin.ModelAdmin):
 
 
 class WorkflowForm(forms.ModelForm):
+    tenant_template_id = forms.TypedChoiceField(
+        label="Tenant template",
+        required=False,
+        coerce=int,
+        empty_value=None,
+        help_text="Or send one of your own templates (WhatsApp; leave the template name and body empty).",
+    )
+
+    def __init__(self, *args, **kwargs):
+        from templates.models import MessageTemplate
+
+        super().__init__(*args, **kwargs)
+        # Read per form: the choices are this tenant's templates (the admin runs in its schema).
+        templates = MessageTemplate.objects.order_by("name", "id").only("pk", "name", "key")
+        self.fields["tenant_template_id"].choices = [("", "—")] + [(t.pk, f"{t.name} ({t.key})") for t in templates]
+
     class Meta:
         model = CommunicationWorkflow
         fields = [
@@ -44,7 +60,6 @@ class WorkflowForm(forms.ModelForm):
             "template_name": "Meta-approved template (required to reach people outside the 24-hour window).",
             "body": "Free text with {{1}} or {{name}} placeholders: WhatsApp inside the window, or the email body.",
             "delay_minutes": "Minutes after the trigger's baseTime; negative = before (e.g. -60 for 1 hour before).",
-            "tenant_template_id": "Reserved for tenant templates (not available yet).",
         }
 
 

@@ -3,3 +3,11 @@ from django.apps import AppConfig
 
 class WorkflowsConfig(AppConfig):
     name = "workflows"
+
+    def ready(self) -> None:
+        from celery.signals import worker_ready
+
+        from workflows.tasks import dispatch_on_worker_ready
+
+        # Recover jobs left pending by a restart as soon as a worker is up (see the handler).
+        worker_ready.connect(dispatch_on_worker_ready, dispatch_uid="workflows.dispatch_on_worker_ready", weak=False)

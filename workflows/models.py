@@ -13,8 +13,8 @@ class CommunicationWorkflow(models.Model):
 
     The message is a Meta-approved template (name + language + parameter mapping,
     the only kind WhatsApp delivers outside the 24-hour window), or a free-text
-    ``body`` (WhatsApp inside the window, or an email with ``email_subject``).
-    ``tenant_template_id`` is the hook for the tenant templates app, not built yet.
+    ``body`` (WhatsApp inside the window, or an email with ``email_subject``), or one of
+    the tenant's own templates (``tenant_template_id``, rendered by ``templates.rendering``).
     """
 
     name = models.CharField(max_length=200)
@@ -29,7 +29,8 @@ class CommunicationWorkflow(models.Model):
     # Free text with {{1}} / {{name}} placeholders: the WhatsApp text (inside the window) or the email body.
     body = models.TextField(blank=True, default="")
     email_subject = models.CharField(max_length=255, blank=True, default="")
-    # Becomes a ForeignKey to templates.MessageTemplate once the tenant templates app exists.
+    # A templates.MessageTemplate of this tenant (same schema), checked by workflow_errors; a plain
+    # id rather than a ForeignKey so deleting a template never deletes rules (their jobs then fail).
     tenant_template_id = models.PositiveBigIntegerField(null=True, blank=True)
     # Relative to the trigger's baseTime (or to the trigger call); negative = before it.
     delay_minutes = models.IntegerField(default=0)

@@ -20,3 +20,15 @@ def workflow_callback_deliver_task(*, job_id: str) -> None:
 def workflow_dispatch_task() -> None:
     """Beat, every ~30 s, in the public schema: hand over jobs entering the horizon, recover lost ones."""
     workflow_dispatch_all()
+
+
+def dispatch_on_worker_ready(**kwargs) -> None:
+    """A worker came up (first start, or a restart): run the dispatcher once, now.
+
+    Jobs that came due while workers were down have no Celery message (or one that was lost);
+    the dispatcher recovers them in seconds instead of at the next beat tick. Sent through
+    the broker, in the public schema, like beat's; several workers starting at once are
+    safe (the dispatcher claims rows with SKIP LOCKED, each job with a conditional UPDATE).
+    Connected in ``WorkflowsConfig.ready``.
+    """
+    workflow_dispatch_task.delay()

@@ -128,12 +128,22 @@ class BotAdmin(TenantOnlyAdmin):
                 bot_phone_number_assign(bot=form.instance, phone_number_id=instance.phone_number_id, by=request.user)
             return
         if formset.model is BotSchedule:
-            for instance in formset.save(commit=False):
-                if instance.pk is None:
-                    instance.created_by = request.user
-                instance.save()
-            for deleted in formset.deleted_objects:
-                deleted.delete()
+            # Audited like bot_schedule_create: a schedule switches the bot later, so who set it matters.
+            with transaction.atomic():
+                for instance in formset.save(commit=False):
+                    added = instance.pk is None
+                    if added:
+                        instance.created_by = request.user
+                    instance.save()
+                    action = BotAuditLog.Action.SCHEDULED if added else BotAuditLog.Action.UPDATED
+                    detail = str(instance) if added else f"schedule changed: {instance}"
+                    bot_audit_record(bot=form.instance, action=action, by=request.user, detail=detail)
+                for deleted in formset.deleted_objects:
+                    detail = f"schedule removed: {deleted}"
+                    deleted.delete()
+                    bot_audit_record(
+                        bot=form.instance, action=BotAuditLog.Action.UPDATED, by=request.user, detail=detail
+                    )
             return
         super().save_formset(request, form, formset, change)
 

@@ -2,10 +2,10 @@
 and the audit trail of every such change. Call everything inside the tenant's schema.
 
 A tenant that never configured a bot still has one: ``bot_for_phone_number`` creates the
-default bot (everything on) the first time a message needs it. Flow rules and templates are
-tenant-wide (``templates.FlowRule`` has no bot field): every bot of a tenant follows the
-same flows; what differs per bot is the switches, hours, away message, handoff settings
-and AI prompt.
+default bot (everything on) the first time a message needs it. A flow rule may be scoped to
+one bot (``templates.FlowRule.bot``); rules without a bot, templates and built-in intents are
+shared by every bot of the tenant. Per bot too: the switches, hours, away message, handoff
+settings and AI prompt.
 """
 
 from __future__ import annotations

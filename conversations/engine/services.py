@@ -202,7 +202,7 @@ def _decide(run: _Run) -> Outcome:
     _builtin_intents_ensure()
     state = conversation_state_get(contact=contact)
     text = message_text(message)
-    flow = flow_match(text=text, payload_id=message.payload_id, state=state)
+    flow = flow_match(text=text, payload_id=message.payload_id, state=state, bot=bot)
     intent = flow.rule.builtin_intent if flow.rule is not None else ""
 
     if contact.opted_out_at is not None:
@@ -244,7 +244,8 @@ def _decide(run: _Run) -> Outcome:
 def _opt_out(run: _Run, flow) -> Outcome:
     with transaction.atomic():
         Contact.objects.filter(pk=run.contact.pk, opted_out_at__isnull=True).update(opted_out_at=timezone.now())
-        _answer_with_template(run, flow.template, fallback=False)
+        # The confirmation is the one message an opted-out contact still receives.
+        _answer_with_template(run, flow.template, fallback=False, allow_opted_out=True)
     return Outcome(Path.BUILTIN, "opted out: " + flow.reason, rule=flow.rule, template_key=_key(flow.template))
 
 
@@ -252,7 +253,8 @@ def _opt_in(run: _Run, flow) -> Outcome:
     with transaction.atomic():
         Contact.objects.filter(pk=run.contact.pk).update(opted_out_at=None)
         run.contact.opted_out_at = None
-        _answer_with_template(run, flow.template, fallback=False)
+        # Opted in within this transaction; the flag also covers a concurrent "stop" in between.
+        _answer_with_template(run, flow.template, fallback=False, allow_opted_out=True)
     return Outcome(Path.BUILTIN, "opted in again: " + flow.reason, rule=flow.rule, template_key=_key(flow.template))
 
 
@@ -370,7 +372,7 @@ def _fallback(run: _Run, reason: str, *, rule=None) -> Outcome:
 # --- sending ---------------------------------------------------------------------------------
 
 
-def _answer_with_template(run: _Run, template, *, fallback: bool) -> bool:
+def _answer_with_template(run: _Run, template, *, fallback: bool, allow_opted_out: bool = False) -> bool:
     """Send ``template`` rendered for the contact; when it cannot be sent (Meta's limits after
     rendering) and ``fallback`` is set, send the fallback instead. True if the template went."""
     from templates.rendering import render_context, render_template
@@ -379,14 +381,19 @@ def _answer_with_template(run: _Run, template, *, fallback: bool) -> bool:
         return False
     context = render_context(contact=run.contact, lead=_lead_of(run.contact), business_name=_business_name())
     rendered = render_template(template, context)
-    if _send(run, rendered["type"], rendered["content"], what=f"template {template.key}") is not None:
+    sent = _send(
+        run, rendered["type"], rendered["content"], what=f"template {template.key}", allow_opted_out=allow_opted_out
+    )
+    if sent is not None:
         return True
     if fallback:
         _fallback(run, f"template {template.key} could not be sent")
     return False
 
 
-def _send(run: _Run, type_: str, content, *, key: str | None = None, what: str = "") -> Message | None:
+def _send(
+    run: _Run, type_: str, content, *, key: str | None = None, what: str = "", allow_opted_out: bool = False
+) -> Message | None:
     """Queue one message of the answer; None when it was not queued (already sent for this
     key, or refused by validation: the reason goes into the decision)."""
     from conversations.ai.memory import message_text as memory_text
@@ -404,6 +411,7 @@ def _send(run: _Run, type_: str, content, *, key: str | None = None, what: str =
             idempotency_key=key,
             conversation=run.conversation,
             context_wamid="",
+            allow_opted_out=allow_opted_out,
         )
     except DuplicateMessage:
         logger.info("message %s: %s was sent before (replay)", run.message.pk, key)

@@ -52,6 +52,15 @@ class WindowClosed(ValidationFailed):
     code = "window_closed"
 
 
+class OptedOut(ValidationFailed):
+    """A message to a contact who opted out ("stop"): nothing goes until they opt back in.
+
+    Only the engine's opt-out and opt-in confirmations pass (``allow_opted_out=True``).
+    """
+
+    code = "opted_out"
+
+
 class DuplicateMessage(Conflict):
     """The idempotency key was used before; ``message_id`` is the message it created."""
 
@@ -88,13 +97,16 @@ def message_send(
     sent_by: AbstractBaseUser | None = None,
     context_wamid: str = "",
     conversation: Conversation | None = None,
+    allow_opted_out: bool = False,
 ) -> Message:
     """Validate an outbound message, store it as ``queued`` and enqueue its send on commit.
 
     ``content`` is Meta's object for ``type`` (a plain string for text). Raises
     ``ValidationFailed`` (a Meta limit, field named), ``WindowClosed`` (free-form outside the
-    24 h window) or ``DuplicateMessage`` (a ``Conflict``: the idempotency key was used;
-    ``.message_id`` names the original). Call inside the tenant's schema.
+    24 h window), ``OptedOut`` (the contact opted out; only the engine's opt-out/opt-in
+    confirmations pass ``allow_opted_out=True``) or ``DuplicateMessage`` (a ``Conflict``:
+    the idempotency key was used; ``.message_id`` names the original). Call inside the
+    tenant's schema.
     """
     try:
         payload = build_message_payload(to=to, type=type, content=content, context_wamid=context_wamid)
@@ -112,6 +124,8 @@ def message_send(
     conversation = _conversation_for(
         recipient_key=recipient_key, recipient=recipient, message_type=type, conversation=conversation
     )
+    if not allow_opted_out:
+        _check_opted_in(conversation.contact_id)
     _check_window(conversation.contact, type)
 
     now = timezone.now()
@@ -207,6 +221,16 @@ def _check_window(contact: Contact | None, message_type: str) -> None:
         "The 24-hour customer service window with this contact is closed: only templates can be sent.",
         fields={"type": ["window_closed: only 'template' messages can be sent outside the 24-hour window"]},
     )
+
+
+def _check_opted_in(contact_id: int) -> None:
+    # Read from the database, not the caller's instance: an opt-out committed since the
+    # caller loaded the contact (the engine's "stop" racing a workflow job) must bind.
+    if Contact.objects.filter(pk=contact_id, opted_out_at__isnull=False).exists():
+        raise OptedOut(
+            "This contact opted out of messages; nothing can be sent until they opt back in.",
+            fields={"to": ["opted_out: the contact replied with an opt-out keyword (e.g. 'stop')"]},
+        )
 
 
 def _summary(message_type: str, content: dict[str, Any]) -> str:

@@ -7,7 +7,7 @@ worker ingests them, the engine decides and queues the answer, the worker sends 
 sandbox, which records it. The AI agent talks to the session's ``ai_server``.
 
 Flows and bots created by a test are removed when it ends (``Flows``, ``bot_reset``): the
-tenants live for the whole session and every rule is tenant-wide. Keywords carry a random
+tenants live for the whole session and rules are tenant-wide unless scoped to a bot. Keywords carry a random
 token so no test's rule can answer another test's message.
 """
 

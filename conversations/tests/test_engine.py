@@ -17,7 +17,10 @@ from conversations.tests.engine_support import (
     default_bot,
     token,
 )
+from conversations.whatsapp.models import WebhookDelivery
+from conversations.whatsapp.sandbox import wire
 from templates.choices import FlowAction, MatchType
+from tests.support import wait_for
 
 pytestmark = pytest.mark.worker
 
@@ -168,6 +171,70 @@ def test_opt_out_silences_everything_until_start(live_sandbox, alpha, flows):
     assert len(customer.received()) == 3
 
 
+def delivery_watermark() -> int:
+    """The id of the newest stored webhook delivery (0 when none): later ones are above it."""
+    return WebhookDelivery.objects.order_by("-id").values_list("id", flat=True).first() or 0
+
+
+def wait_deliveries_processed(above: int) -> None:
+    """Wait until every webhook delivery stored after ``above`` was ingested."""
+    wait_for(
+        lambda: (
+            not WebhookDelivery.objects.filter(id__gt=above).exclude(state=WebhookDelivery.State.PROCESSED).exists()
+        ),
+        timeout=30,
+        what=f"webhook deliveries above {above} to be processed",
+    )
+
+
+def inbound_batch(sandbox, customer: Customer, messages: list[tuple[str, str]]) -> dict:
+    """One Meta envelope carrying the text ``messages`` ((wamid, text), repeats allowed)."""
+    number = sandbox.state.number(customer.phone_number_id)
+    return wire.envelope(
+        waba_id=number.waba_id,
+        phone_number_id=customer.phone_number_id,
+        display_phone_number=number.display_phone_number,
+        value={
+            "contacts": [{"profile": {"name": customer.name}, "wa_id": customer.wa_id}],
+            "messages": [
+                {
+                    "from": customer.wa_id,
+                    "id": wamid,
+                    "timestamp": wire.timestamp(),
+                    "type": "text",
+                    "text": {"body": text},
+                }
+                for wamid, text in messages
+            ],
+        },
+    )
+
+
+def test_a_duplicate_inside_one_batch_and_across_batches_gets_one_reply(live_sandbox, alpha, flows):
+    word = token()
+    flows.rule(word, flows.text(f"Just one ({word})"))
+    customer = Customer(live_sandbox, alpha)
+    wamid = wire.new_wamid(customer.wa_id, inbound=True)
+    later = wire.new_wamid(customer.wa_id, inbound=True)
+    watermark = delivery_watermark()
+
+    # The same message twice in one envelope, then again beside a new one.
+    assert live_sandbox.inject_raw(inbound_batch(live_sandbox, customer, [(wamid, word)] * 2)).status_code == 200
+    customer.answer(wamid)
+    batch = inbound_batch(live_sandbox, customer, [(wamid, word), (later, f"{word} more")])
+    assert live_sandbox.inject_raw(batch).status_code == 200
+    customer.answer(later)
+    wait_deliveries_processed(watermark)
+
+    with schema_context(alpha.tenant.schema_name):
+        assert Message.objects.filter(wamid=wamid).count() == 1
+        [reply] = Message.objects.filter(idempotency_key=f"reply:{wamid}")
+    assert [m.idempotency_key for m in customer.outbound()] == [f"reply:{wamid}", f"reply:{later}"]
+    sends = [r for r in customer.received() if r["payload"].get("biz_opaque_callback_data") == f"bzm:{reply.pk}"]
+    assert len(sends) == 1 and sends[0]["wamid"] == reply.wamid
+    assert len(customer.received()) == 2
+
+
 def test_a_replayed_inbound_gets_one_reply(live_sandbox, alpha, flows):
     word = token()
     flows.rule(word, flows.text(f"Only once ({word})"))
@@ -177,7 +244,9 @@ def test_a_replayed_inbound_gets_one_reply(live_sandbox, alpha, flows):
     assert len(sent) == 1
 
     # Meta redelivers the same message; then the engine task itself runs again.
+    watermark = delivery_watermark()
     assert customer.says(word, wamid=wamid) == wamid
+    wait_deliveries_processed(watermark)
     with schema_context(alpha.tenant.schema_name):
         message = Message.objects.get(wamid=wamid)
         again = engine_handle_message(message_id=message.pk)

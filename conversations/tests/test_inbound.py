@@ -432,11 +432,22 @@ def test_parallel_burst_of_five_images_is_one_contact_one_conversation(live_db):
 def test_parallel_redeliveries_of_one_message_store_it_once(live_db):
     wa_id = unique_wa_id()
     body = json.dumps(envelope(contacts=[contact(wa_id)], messages=[text_message(wa_id, "once")])).encode()
-    ids = [ingest.delivery_store(body=body) for _ in range(4)]
+    # Stored without delivery_store's pg_notify: a session worker's relay would otherwise
+    # race these threads for the rows, and its events are not seen by this process.
+    now = timezone.now()
+    ids = [WebhookDelivery.objects.create(body=body, received_at=now, signature_verified=True).pk for _ in range(4)]
     _process_in_threads(ids)
+    assert all(WebhookDelivery.objects.get(pk=pk).state == WebhookDelivery.State.PROCESSED for pk in ids)
     with schema_context("alpha"):
         inbound = Message.objects.filter(conversation__contact__wa_id=wa_id, direction=Direction.INBOUND)
         assert inbound.count() == 1  # the engine's answer, if a worker already sent it, is outbound
+        message = inbound.get()
+    # One stored message, one downstream event (the engine replies from it).
+    [event] = [
+        e for e in recorder.named("message.received") if e["message_id"] == message.pk and e["schema"] == "alpha"
+    ]
+    assert event["conversation_id"] == message.conversation_id
+    assert len(recorder.named("message.received")) == 1
 
 
 @pytest.mark.worker

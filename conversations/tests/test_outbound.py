@@ -26,12 +26,12 @@ from conversations.services.outbound import (
     message_send,
     outbound_periodic_tasks_ensure,
 )
-from conversations.services.outbound_delivery import messages_reconcile
+from conversations.services.outbound_delivery import message_deliver, messages_reconcile, retry_delay
 from conversations.services.statuses import status_apply
 from conversations.tasks.outbound import message_send_task, outbound_reconcile_task
 from conversations.whatsapp.outbound_payloads import build_message_payload
 from conversations.whatsapp.parsing import StatusUpdate
-from tests.support import PYTHON, start_process, stop_process, subprocess_env, wait_for
+from tests.support import PYTHON, free_port, start_process, stop_process, subprocess_env, wait_for
 from tests.tenancy import ALPHA, tenant_client
 
 pytestmark = pytest.mark.worker
@@ -316,6 +316,81 @@ def test_mark_read_reaches_the_graph_api(live_db, celery_worker, graph):
     assert receipt["phone_number_id"] == PHONE_NUMBER_ID
 
 
+# --- statuses posted back by the sandbox, end to end ------------------------------------------
+
+
+@pytest.fixture
+def statuses_to_live_web(live_sandbox):
+    """The session sandbox posting its signed status webhooks to our live granian (``live_web``):
+    sandbox → POST /webhooks/whatsapp/ → stored → relay → worker → ingest → status_apply."""
+    previous = live_sandbox.auto_statuses
+    live_sandbox.auto_statuses = ("sent", "delivered", "read")
+    yield live_sandbox
+    live_sandbox.auto_statuses = previous
+
+
+def test_the_sandboxs_status_webhooks_take_a_send_to_read(live_db, celery_worker, statuses_to_live_web):
+    phone = unique_phone()
+    open_conversation(phone)
+    message = wait_until(send(phone).pk, statuses={MessageStatus.READ})
+    [record] = sends_of(statuses_to_live_web, message.pk)
+    assert message.wamid == record["wamid"]
+    assert message.sent_at is not None and message.delivered_at is not None and message.read_at is not None
+    assert message.attempts == 1 and message.error_code is None
+
+
+def test_statuses_that_beat_metas_answer_are_applied_once_the_wamid_is_recorded(
+    live_db, celery_worker, statuses_to_live_web
+):
+    """Meta answers the send after its statuses arrived: they wait for the wamid
+    (``pending_statuses_apply``, or adoption through biz_opaque_callback_data) and the
+    message still ends ``read``, with one send."""
+    phone = unique_phone()
+    open_conversation(phone)
+    statuses_to_live_web.delay_next(1.0, to=phone)
+    message = wait_until(send(phone).pk, statuses={MessageStatus.READ})
+    [record] = sends_of(statuses_to_live_web, message.pk)
+    assert message.wamid == record["wamid"]
+    assert message.sent_at is not None and message.delivered_at is not None and message.read_at is not None
+    assert message.attempts == 1
+    with schema_context(SCHEMA):
+        assert not PendingStatus.objects.filter(wamid=record["wamid"]).exists()
+
+
+# --- backoff and network errors ------------------------------------------------------------
+
+
+def test_retry_delay_doubles_with_equal_jitter_up_to_the_cap(settings):
+    settings.WHATSAPP_SEND_RETRY_BASE_SECONDS = 2.0
+    settings.WHATSAPP_SEND_RETRY_MAX_SECONDS = 30.0
+    for attempt, ceiling in [(0, 2.0), (1, 2.0), (2, 4.0), (3, 8.0), (4, 16.0), (5, 30.0), (12, 30.0)]:
+        delays = [retry_delay(attempt) for _ in range(200)]
+        assert all(ceiling / 2 <= d <= ceiling for d in delays), (attempt, min(delays), max(delays))
+        assert len(set(delays)) > 1, "no jitter"
+    assert max(retry_delay(40) for _ in range(200)) <= settings.WHATSAPP_SEND_RETRY_MAX_SECONDS
+
+
+def test_a_refused_connection_requeues_the_message_with_a_backoff(live_db, settings):
+    settings.WHATSAPP_GRAPH_URL = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    message = queued_row(unique_phone())
+    before = timezone.now()
+    try:
+        with schema_context(SCHEMA):
+            outcome = message_deliver(message_id=message.pk)
+        row = fetch(message.pk)
+    finally:
+        # No task holds this row: left queued, a later test's sweep would send it.
+        with schema_context(SCHEMA):
+            Message.objects.filter(pk=message.pk).delete()
+    assert outcome.result == "retry"
+    ceiling = min(settings.WHATSAPP_SEND_RETRY_MAX_SECONDS, settings.WHATSAPP_SEND_RETRY_BASE_SECONDS)
+    assert ceiling / 2 <= outcome.retry_in <= ceiling
+    assert row.status == MessageStatus.QUEUED and row.wamid is None
+    assert row.attempts == 1 and row.sending_started_at is None
+    assert row.error_code is None and row.error_title == "Network error" and row.error_details
+    assert row.next_attempt_at > before and row.next_attempt_at > row.updated_at
+
+
 # --- crash safety ------------------------------------------------------------------------
 
 
@@ -356,7 +431,7 @@ def test_a_worker_killed_after_meta_accepted_the_send_never_sends_it_twice(live_
     [worker] = start_workers(queue, [f"doomed-{os.getpid()}"], graph)
     try:
         # Meta accepts (the sandbox records the send) but answers only much later.
-        graph.delay_next(30)
+        graph.delay_next(30, to=phone)
         with schema_context(SCHEMA):
             message_send_task.apply_async(kwargs={"message_id": message.pk}, queue=queue)
         wait_for(lambda: sends_of(graph, message.pk), timeout=30, what="the sandbox to record the send")
@@ -392,7 +467,7 @@ def test_a_worker_killed_after_meta_accepted_the_send_never_sends_it_twice(live_
 def test_a_dropped_answer_is_settled_by_the_status_webhook_not_a_resend(live_db, celery_worker, graph):
     phone = unique_phone()
     open_conversation(phone)
-    graph.drop_connection_next(after_processing=True)
+    graph.drop_connection_next(after_processing=True, to=phone)
     message = send(phone)
     wait_for(lambda: sends_of(graph, message.pk), timeout=30, what="the sandbox to record the send")
     in_doubt = wait_for(
@@ -411,7 +486,7 @@ def test_a_dropped_answer_is_settled_by_the_status_webhook_not_a_resend(live_db,
 def test_a_send_that_never_reached_meta_is_sent_again_after_the_grace_period(live_db, celery_worker, graph):
     phone = unique_phone()
     open_conversation(phone)
-    graph.drop_connection_next()  # closed before Meta processed anything
+    graph.drop_connection_next(to=phone)  # closed before Meta processed anything
     message = send(phone)
     wait_for(lambda: fetch(message.pk).error_title, timeout=30, what="the worker to give up on the answer")
     assert fetch(message.pk).status == MessageStatus.SENDING
@@ -520,19 +595,46 @@ def count_sent(ids: list[int]) -> int:
         return Message.objects.filter(pk__in=ids, status=MessageStatus.SENT).count()
 
 
+# --- sandbox simulations aimed at one recipient ----------------------------------------------
+
+
+def test_sandbox_delays_and_drops_can_be_aimed_at_one_recipient():
+    from conversations.whatsapp.graph_client import GraphClient, GraphTransportError
+    from conversations.whatsapp.sandbox import GraphSandbox
+
+    def payload(to: str) -> dict:
+        return {"to": to, "type": "text", "text": {"body": "hi"}}
+
+    with GraphSandbox() as sandbox:
+        client = GraphClient(base_url=sandbox.base_url, api_version="v25.0", access_token="t", timeout=0.3)
+        sandbox.delay_next(5.0, to="+15550000001")
+        sandbox.drop_connection_next(to="+15550000002")
+        # Another recipient's send is neither delayed nor dropped, and uses up neither.
+        assert client.send_message(PHONE_NUMBER_ID, payload("+15550000003")).wamid
+        with pytest.raises(GraphTransportError):
+            client.send_message(PHONE_NUMBER_ID, payload("+15550000002"))
+        with pytest.raises(GraphTransportError) as slow:
+            client.send_message(PHONE_NUMBER_ID, payload("+15550000001"))
+        assert slow.value.maybe_processed
+        # Both were used up by their recipients.
+        assert client.send_message(PHONE_NUMBER_ID, payload("+15550000001")).wamid
+        assert client.send_message(PHONE_NUMBER_ID, payload("+15550000002")).wamid
+        sent = [r["to"] for r in sandbox.sent_messages]
+        assert sent == ["+15550000003", "+15550000001", "+15550000001", "+15550000002"]
+
+
 # --- the sandbox command ------------------------------------------------------------------
 
 
 def test_graph_sandbox_command_serves_with_every_registered_number(live_db, alpha):
     from conversations.whatsapp.graph_client import GraphApiError, GraphClient
-    from tests.support import free_port, wait_for_port
+    from tenants.models import PhoneNumber
+    from tests.support import wait_for_port
 
     port = free_port()
-    proc = start_process(
-        [PYTHON, "manage.py", "graph_sandbox", "--port", str(port), "--webhook-url", "http://127.0.0.1:9/"],
-        log_name="graph-sandbox-command",
-        env=subprocess_env(),
-    )
+    args = [PYTHON, "manage.py", "graph_sandbox", "--port", str(port), "--webhook-url", "http://127.0.0.1:9/"]
+    proc = start_process([*args, "--refresh-seconds", "0.5"], log_name="graph-sandbox-command", env=subprocess_env())
+    onboarded = None
     try:
         wait_for_port(port)
         base_url = f"http://127.0.0.1:{port}"
@@ -545,8 +647,35 @@ def test_graph_sandbox_command_serves_with_every_registered_number(live_db, alph
         with pytest.raises(GraphApiError) as excinfo:
             bad.send_message(PHONE_NUMBER_ID, payload)
         assert excinfo.value.code == 190
+
+        # A number onboarded while the sandbox runs is picked up without a restart.
+        onboarded = PhoneNumber.objects.create(
+            tenant=alpha.tenant,
+            phone_number_id=str(10**14 + uuid.uuid4().int % 10**14),
+            access_token=f"onboarded-{uuid.uuid4().hex}",
+            waba_id=ALPHA["waba_id"],
+        )
+        client = GraphClient(base_url=base_url, api_version="v25.0", access_token=onboarded.access_token)
+        wait_for(
+            lambda: proc.poll() is not None or _accepts(client, onboarded.phone_number_id, payload),
+            timeout=15,
+            what="the sandbox command to register the new number",
+        )
+        assert proc.poll() is None
     finally:
         stop_process(proc)
+        if onboarded is not None:
+            onboarded.delete()
+
+
+def _accepts(client, phone_number_id: str, payload: dict) -> bool:
+    from conversations.whatsapp.graph_client import GraphApiError
+
+    try:
+        return client.send_message(phone_number_id, payload).wamid.startswith("wamid.")
+    except GraphApiError as exc:
+        assert exc.code == 100, exc  # "object does not exist" until the number is registered
+        return False
 
 
 def _registered(base_url: str) -> bool:

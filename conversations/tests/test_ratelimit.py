@@ -1,6 +1,9 @@
 """The shared per-number throughput limiter, against the real Redis of this test run."""
 
+import multiprocessing
+import queue
 import threading
+import time
 import uuid
 
 import pytest
@@ -75,6 +78,51 @@ def test_many_callers_never_get_more_than_80_slots_in_any_second(limiter):
     assert max_in_any_window(slots) <= 80
     # Eight callers contend for slots 12.5 ms apart: within 0.05 s some find none.
     assert refusals
+
+
+RUN_SECONDS = 2.5
+
+
+def _grant_times(redis_url: str, prefix: str, name: str, rate: float, barrier, results) -> None:
+    """One sender process: its own limiter and Redis connection, acquiring for RUN_SECONDS."""
+    limiter = ThroughputLimiter(client=redis.Redis.from_url(redis_url), prefix=prefix)
+    granted: list[float] = []
+    barrier.wait(timeout=60)
+    stop_at = time.monotonic() + RUN_SECONDS
+    while time.monotonic() < stop_at:
+        if limiter.acquire(name, rate=rate, max_wait=0.1).granted:
+            granted.append(time.time())
+    results.put(granted)
+
+
+def test_four_processes_on_one_number_hold_metas_80_per_second():
+    """Four spawned processes (as four workers would be) share one number's budget."""
+    ctx = multiprocessing.get_context("spawn")
+    prefix = settings.CACHES["default"]["KEY_PREFIX"]
+    name = phone_number_limiter_name(f"test-{uuid.uuid4().hex}")
+    barrier = ctx.Barrier(5)
+    results = ctx.Queue()
+    args = (settings.REDIS_URL, prefix, name, phone_number_rate(80), barrier, results)
+    procs = [ctx.Process(target=_grant_times, args=args, daemon=True) for _ in range(4)]
+    for proc in procs:
+        proc.start()
+    try:
+        barrier.wait(timeout=60)  # every process imported and connected: they start together
+        per_process = [results.get(timeout=30) for _ in procs]
+    except (threading.BrokenBarrierError, queue.Empty):
+        pytest.fail("a limiter process did not start or finish; see its traceback above")
+    finally:
+        for proc in procs:
+            proc.join(timeout=10)
+            if proc.is_alive():
+                proc.kill()
+                proc.join(timeout=10)
+        ThroughputLimiter(client=redis.Redis.from_url(settings.REDIS_URL), prefix=prefix).reset(name)
+    grants = [at for times in per_process for at in times]
+    assert all(per_process), "a process got no slot at all"
+    assert len(grants) > 80, "the limit was never exercised"
+    busiest = max_in_any_window(grants)
+    assert busiest <= 80, f"{busiest} grants within one second"
 
 
 def test_numbers_get_a_share_of_metas_cap_and_their_own_budget():

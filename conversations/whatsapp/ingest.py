@@ -1,10 +1,15 @@
 """Public-schema side of inbound webhooks: store the raw POST, then claim, parse and route it.
 
-The webhook view calls ``signature_valid`` and ``delivery_store``, then enqueues the id
-(``tasks.delivery_enqueue``): one ``INSERT … RETURNING id`` is the only database round trip
-a POST costs on the common path, so the endpoint keeps up with Meta's bursts (Chatwoot's
-"verify, store, enqueue, 200").
-Everything else runs later in a Celery task (``conversations.whatsapp.tasks``):
+The webhook view calls ``signature_valid`` and ``delivery_store``, and nothing else: the one
+``INSERT … RETURNING id`` statement also runs ``pg_notify`` on ``DELIVERY_CHANNEL``, so it is
+the only database round trip a POST costs on the common path and the view publishes no
+Celery task, keeping the endpoint up with Meta's bursts (Chatwoot's "verify, store, 200").
+PostgreSQL delivers the notification when the INSERT commits; the relay
+(``conversations/whatsapp/relay.py``, a thread in every Celery worker, one of them elected
+leader by an advisory lock) LISTENs and publishes batched ``webhook_process_batch_task``s.
+NOTIFY is not durable, so the sweeper (``webhook_sweep_task``, beat, every
+``SWEEP_EVERY_SECONDS``) re-enqueues deliveries left pending or failed (``deliveries_due``).
+Everything else runs later in those Celery tasks (``conversations.whatsapp.tasks``):
 ``delivery_process`` claims a stored delivery, parses it with ``parse_webhook``, splits it by
 ``metadata.phone_number_id`` and hands each part to its tenant's services inside
 ``tenant_context``; what cannot be routed becomes an ``UnroutedEvent``.

@@ -2,6 +2,7 @@
 
 from rest_framework import serializers
 
+from conversations.bot_models import Bot
 from templates.models import FlowRule, MessageTemplate, TemplateButton, TemplateListRow
 
 
@@ -80,6 +81,14 @@ class MessageTemplateSerializer(serializers.ModelSerializer):
 
 class FlowRuleSerializer(serializers.ModelSerializer):
     template = TemplateKeyField(required=False, allow_null=True)
+    # Bots live in the tenant's schema too, so another tenant's bot id is unknown here.
+    bot = serializers.PrimaryKeyRelatedField(
+        queryset=Bot.objects.all(),
+        required=False,
+        allow_null=True,
+        help_text="Id of the bot this rule is limited to; null: every bot of the business.",
+        error_messages={"does_not_exist": "No bot of this business has the id {pk_value}."},
+    )
 
     class Meta:
         model = FlowRule
@@ -94,6 +103,7 @@ class FlowRuleSerializer(serializers.ModelSerializer):
             "action",
             "template",
             "next_state",
+            "bot",
             "builtin_intent",
             "created_at",
             "updated_at",

@@ -2,7 +2,8 @@
 
 The conversation engine's entry points, all called inside the tenant's schema:
 
-- ``flow_match(*, text, payload_id, state) -> FlowDecision`` — what an inbound message triggers (reads only)
+- ``flow_match(*, text, payload_id, state, bot) -> FlowDecision`` — what an inbound message triggers
+  for the conversation's bot (its own and tenant-wide rules; reads only)
 - ``conversation_state_advance(*, contact, template, state)`` — record what was sent / the new state
 - ``builtin_intents_ensure()`` — seed the built-in intent rules (idempotent)
 - ``meta_templates_sync()`` — pull Meta-approved templates from WhatsApp

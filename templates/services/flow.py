@@ -3,7 +3,7 @@
 The conversation engine calls, inside the tenant's schema::
 
     state = conversation_state_get(contact=contact)           # templates.selectors
-    decision = flow_match(text=message.body, payload_id=message.payload_id, state=state)
+    decision = flow_match(text=message.body, payload_id=message.payload_id, state=state, bot=bot)
     if decision.template:
         send(render_template(decision.template, render_context(contact=..., lead=...)))
     conversation_state_advance(contact=contact, template=decision.template, state=decision.next_state)
@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.db import transaction
+from django.db.models import F, Q
 
 from templates.choices import NO_ACTION, TEXT_MATCH_TYPES, FlowAction, MatchType
 from templates.models import ConversationState, FlowRule, MessageTemplate, TemplateButton, TemplateListRow
@@ -44,8 +45,15 @@ class FlowDecision:
     choice: TemplateButton | TemplateListRow | None = None
 
 
-def flow_match(*, text: str = "", payload_id: str = "", state: ConversationState | None = None) -> FlowDecision:
+def flow_match(
+    *, text: str = "", payload_id: str = "", state: ConversationState | None = None, bot=None
+) -> FlowDecision:
     """Decide what an inbound message triggers; reads only, writes nothing.
+
+    ``bot`` (the ``conversations.Bot`` serving the conversation): rules scoped to that bot
+    and tenant-wide rules (``bot`` empty) take part, rules of other bots do not; at equal
+    priority the bot's own rules come first. ``bot=None``: tenant-wide rules only.
+    Buttons/rows and the fallback template belong to templates, so are the same for every bot.
 
     Order:
     1. ``payload_id`` of a known button/row (unique in the tenant, so taps on an old menu
@@ -67,7 +75,7 @@ def flow_match(*, text: str = "", payload_id: str = "", state: ConversationState
         decision = _from_choice(choice, f"tap on {payload_id}") if choice else None
         if decision:
             return decision
-        for rule in _active_rules(match_types={MatchType.PAYLOAD}, state=current_state):
+        for rule in _active_rules(match_types={MatchType.PAYLOAD}, state=current_state, bot=bot):
             if rule.pattern.strip() == payload_id:
                 return _from_rule(rule, f"payload {payload_id} matched rule '{rule.name}'")
         if choice is None and state is not None and state.last_template_id and text:
@@ -77,7 +85,7 @@ def flow_match(*, text: str = "", payload_id: str = "", state: ConversationState
                 return decision
 
     if text and text.strip():
-        for rule in _active_rules(match_types=TEXT_MATCH_TYPES, state=current_state):
+        for rule in _active_rules(match_types=TEXT_MATCH_TYPES, state=current_state, bot=bot):
             if _text_matches(rule, text):
                 return _from_rule(rule, f"text matched rule '{rule.name}' ({rule.match_type})")
 
@@ -116,12 +124,15 @@ def conversation_state_advance(
 # --- internals ----------------------------------------------------------------------------
 
 
-def _active_rules(*, match_types, state: str) -> list[FlowRule]:
+def _active_rules(*, match_types, state: str, bot) -> list[FlowRule]:
+    scope = Q(bot__isnull=True) | Q(bot=bot) if bot is not None else Q(bot__isnull=True)
     rules = (
         FlowRule.objects.select_related("template")
         .prefetch_related("template__buttons", "template__rows")
-        .filter(is_active=True, match_type__in=list(match_types))
-        .order_by("priority", "id")
+        .filter(scope, is_active=True, match_type__in=list(match_types))
+        # Only one bot's rules are left, so "bot set first" puts its own rules ahead of
+        # tenant-wide ones at equal priority.
+        .order_by("priority", F("bot_id").asc(nulls_last=True), "id")
     )
     return [
         rule

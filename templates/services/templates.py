@@ -21,6 +21,8 @@ _TEMPLATE_FIELDS = ("name", "kind", "header_text", "body", "footer", "list_butto
 _TEMPLATE_FIELDS += ("is_active", "header_media_link")
 # What staff may change on a synced Meta template; the rest mirrors Meta.
 _META_EDITABLE = frozenset({"name", "description", "is_active", "variables", "header_media_link"})
+# Opt-out/opt-in and the other seeded intents must answer whichever bot serves the number.
+BUILTIN_TENANT_WIDE = "Built-in intents apply to every bot; they cannot be limited to one."
 _BUTTON_FIELDS = ("title", "next_template", "next_state")
 _ROW_FIELDS = ("section_title", "title", "description", "next_template", "next_state")
 
@@ -234,5 +236,7 @@ def _validate_rule(rule: FlowRule) -> None:
     )
     if not (rule.name or "").strip():
         problems.append(Problem("name", "This field is required."))
+    if rule.builtin_intent and rule.bot_id is not None:
+        problems.append(Problem("bot", BUILTIN_TENANT_WIDE))
     if problems:
         raise ValidationFailed("The flow rule is not valid.", fields=problems_as_fields(problems))

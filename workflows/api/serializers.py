@@ -18,6 +18,10 @@ class Unprocessable422Mixin:
 
 
 class WorkflowSerializer(Unprocessable422Mixin, serializers.ModelSerializer):
+    # Tenant templates are picked by their key (``tmpl_…``), like everywhere in the API;
+    # null or "" clears it. The id is shown read-only.
+    template_key = serializers.CharField(required=False, allow_null=True, allow_blank=True, max_length=16)
+
     class Meta:
         model = CommunicationWorkflow
         fields = [
@@ -30,6 +34,7 @@ class WorkflowSerializer(Unprocessable422Mixin, serializers.ModelSerializer):
             "parameter_mapping",
             "body",
             "email_subject",
+            "template_key",
             "tenant_template_id",
             "delay_minutes",
             "max_attempts",
@@ -38,9 +43,27 @@ class WorkflowSerializer(Unprocessable422Mixin, serializers.ModelSerializer):
             "created_at",
             "updated_at",
         ]
-        read_only_fields = ["id", "created_at", "updated_at"]
+        read_only_fields = ["id", "tenant_template_id", "created_at", "updated_at"]
+
+    def to_representation(self, instance):
+        from workflows.services.rules import tenant_template_get
+
+        data = super().to_representation(instance)
+        template = tenant_template_get(instance.tenant_template_id) if instance.tenant_template_id else None
+        data["template_key"] = template.key if template is not None else None
+        return data
 
     def validate(self, attrs):
+        if "template_key" in attrs:
+            from templates.selectors import template_get
+
+            key = attrs.pop("template_key") or ""
+            template = template_get(key=key) if key else None
+            if key and template is None:
+                # Another tenant's key is refused like any unknown key: templates live in each tenant's schema.
+                raise serializers.ValidationError({"template_key": [f"No template with key '{key}' in this business."]})
+            attrs["tenant_template_id"] = template.pk if template is not None else None
+
         def value(name):
             if name in attrs:
                 return attrs[name]
@@ -56,6 +79,8 @@ class WorkflowSerializer(Unprocessable422Mixin, serializers.ModelSerializer):
             tenant_template_id=value("tenant_template_id"),
             parameter_mapping=value("parameter_mapping"),
         )
+        if "tenant_template_id" in errors:
+            errors["template_key"] = errors.pop("tenant_template_id")
         if errors:
             raise serializers.ValidationError(errors)
         return attrs

@@ -80,12 +80,17 @@ def workflow_errors(
     """Field errors of a rule's message (empty when the rule can send)."""
     errors: dict[str, list[str]] = {}
     if tenant_template_id is not None:
-        errors["tenant_template_id"] = ["Tenant templates are not available yet; use a Meta template or a body."]
-    if channel == Channel.WHATSAPP:
+        problems = _tenant_template_errors(tenant_template_id, channel=channel)
+        if template_name or body:
+            problems.append("A workflow sends one message: a tenant template, a Meta template name or a body.")
+        if problems:
+            errors["tenant_template_id"] = problems
+    elif channel == Channel.WHATSAPP:
         if not template_name and not body:
             errors["template_name"] = [
                 "A WhatsApp workflow needs a Meta template name (required outside the 24-hour window) or a body."
             ]
+    if channel == Channel.WHATSAPP:
         if email_subject:
             errors["email_subject"] = ["Only email workflows have a subject."]
     elif channel == Channel.EMAIL:
@@ -99,6 +104,27 @@ def workflow_errors(
     if mapping_errors:
         errors["parameter_mapping"] = mapping_errors
     return errors
+
+
+def tenant_template_get(tenant_template_id: int):
+    """The tenant's ``MessageTemplate`` with this id (buttons and rows prefetched), or None.
+
+    Call inside the tenant's schema: templates live there, so another tenant's id finds nothing.
+    """
+    from templates.selectors import template_list
+
+    return template_list().filter(pk=tenant_template_id).first()
+
+
+def _tenant_template_errors(tenant_template_id: int, *, channel: str) -> list[str]:
+    if channel != Channel.WHATSAPP:
+        return ["Tenant templates are WhatsApp messages; an email workflow sends its body."]
+    template = tenant_template_get(tenant_template_id)
+    if template is None:
+        return ["No template with this id in this business."]
+    if not template.is_sendable:
+        return [f"Template '{template.name}' ({template.key}) cannot be sent: inactive, or not approved by Meta."]
+    return []
 
 
 def _lookup(variables: Variables, ref: Any) -> str:
@@ -158,11 +184,50 @@ def _template_components(mapping: dict, variables: Variables) -> list[dict]:
     return components
 
 
-def content_render(*, workflow, variables: Variables) -> dict:
+def trigger_context(variables: Variables) -> dict[str, Any]:
+    """Trigger variables as a template's ``trigger`` context: a list fills ``{{1}}``, ``{{2}}`` …"""
+    if isinstance(variables, dict):
+        return dict(variables)
+    return {str(i): value for i, value in enumerate(variables, start=1)}
+
+
+def _tenant_template_content(workflow, variables: Variables, phone: str) -> dict:
+    from conversations.models import Contact
+    from templates.rendering import render_context, render_template
+
+    template = tenant_template_get(workflow.tenant_template_id)
+    if template is None:
+        raise RenderError(f"uses tenant template {workflow.tenant_template_id}, which no longer exists")
+    if not template.is_sendable:
+        raise RenderError(f"uses template '{template.name}' ({template.key}), which is inactive or not approved")
+    contact = Contact.objects.filter(wa_id=phone.lstrip("+")).first() if phone else None
+    rendered = render_template(
+        template,
+        render_context(trigger=trigger_context(variables), contact=contact, lead=_lead_for(contact, phone)),
+    )
+    return {"type": rendered["type"], rendered["type"]: rendered["content"]}
+
+
+def _lead_for(contact, phone: str):
+    from leads.models import Lead
+
+    if contact is not None:
+        lead = Lead.objects.filter(contact=contact).first()
+        if lead is not None:
+            return lead
+    return Lead.objects.filter(phone=phone).first() if phone else None
+
+
+def content_render(*, workflow, variables: Variables, phone: str = "") -> dict:
     """The message ``workflow`` sends for these trigger variables (stored on the job).
 
-    Raises RenderError when a variable the rule refers to is missing.
+    A tenant template is rendered with ``templates.rendering`` from the trigger variables
+    (a list fills ``{{1}}``, ``{{2}}`` …; an object its names), the contact with this
+    ``phone`` (E.164) and their lead, when we know them. Raises RenderError when a
+    variable the rule refers to is missing, or its tenant template can no longer be sent.
     """
+    if workflow.tenant_template_id is not None:
+        return _tenant_template_content(workflow, variables, phone)
     if workflow.channel == Channel.EMAIL:
         return {
             "type": "email",

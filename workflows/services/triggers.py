@@ -253,7 +253,7 @@ def workflow_trigger_fire(
         if rule.channel == "email" and not email:
             errors.setdefault("email", []).append(f"Workflow '{rule.name}' sends email: an email address is required.")
         try:
-            content = content_render(workflow=rule, variables=variables)
+            content = content_render(workflow=rule, variables=variables, phone=e164)
         except RenderError as exc:
             errors.setdefault("variables", []).append(f"Workflow '{rule.name}' {exc}.")
             content = {}

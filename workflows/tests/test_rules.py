@@ -90,8 +90,9 @@ class TestRuleErrors:
         errors = self.errors(channel="email", template_name="x")
         assert set(errors) == {"template_name", "body", "email_subject"}
 
-    def test_tenant_templates_are_not_available_yet(self):
-        assert "tenant_template_id" in self.errors(template_name="x", tenant_template_id=5)
+    def test_a_tenant_template_is_checked_in_this_tenant(self, in_alpha):
+        # The positive cases and the API are in test_tenant_templates.py.
+        assert "tenant_template_id" in self.errors(tenant_template_id=2**40)
 
     def test_bad_mapping_is_named(self):
         assert "parameter_mapping" in self.errors(template_name="x", parameter_mapping={"body": [0]})

@@ -158,11 +158,11 @@ class GraphApi:
                 )
             return json_reply(200, {"success": True})
 
-        delay = self.state.take(self.state.delays)
-        drop = self.state.take(self.state.drops)
+        to = payload["to"]
+        delay = self.state.take(self.state.delays, to)
+        drop = self.state.take(self.state.drops, to)
         if drop is not None and not drop.after_processing:
             return Reply(0, drop=True)
-        to = payload["to"]
         failure = self.state.take_failure(to)
         if failure is not None and not failure.asynchronous:
             reply = _failure_reply(failure)

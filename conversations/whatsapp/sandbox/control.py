@@ -6,8 +6,8 @@ object (benchmarks, the dev server, shell scripts). JSON in, JSON out, no auth.
     GET  /_sandbox/reads?since=N               mark-as-read calls
     GET  /_sandbox/webhooks?since=N            webhook delivery attempts
     POST /_sandbox/fail     {code, count, http_status, title, details, plain, asynchronous, to}
-    POST /_sandbox/delay    {seconds, count}
-    POST /_sandbox/drop     {count, after_processing}
+    POST /_sandbox/delay    {seconds, count, to}
+    POST /_sandbox/drop     {count, after_processing, to}
     POST /_sandbox/inject   {kind: text|button_reply|list_reply|quick_reply|media|status|raw,
                              phone_number_id, from, ...}        -> {"wamid", "status"}
     POST /_sandbox/numbers  {phone_number_id, token, waba_id, display_phone_number}
@@ -95,12 +95,14 @@ def _fail(sandbox: GraphSandbox, data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _delay(sandbox: GraphSandbox, data: dict[str, Any]) -> dict[str, Any]:
-    sandbox.delay_next(float(data["seconds"]), int(data.get("count", 1)))
+    sandbox.delay_next(float(data["seconds"]), int(data.get("count", 1)), to=data.get("to"))
     return {"ok": True}
 
 
 def _drop(sandbox: GraphSandbox, data: dict[str, Any]) -> dict[str, Any]:
-    sandbox.drop_connection_next(int(data.get("count", 1)), after_processing=bool(data.get("after_processing", False)))
+    sandbox.drop_connection_next(
+        int(data.get("count", 1)), after_processing=bool(data.get("after_processing", False)), to=data.get("to")
+    )
     return {"ok": True}
 
 

@@ -209,17 +209,18 @@ class GraphSandbox(InboundMixin):
                 )
             )
 
-    def delay_next(self, seconds: float, count: int = 1) -> None:
-        """Answer the next ``count`` sends after ``seconds``. The send is accepted and
-        recorded first, like a slow Meta: a client timeout then leaves a real message."""
+    def delay_next(self, seconds: float, count: int = 1, *, to: str | None = None) -> None:
+        """Answer the next ``count`` sends (to ``to`` only, if given) after ``seconds``.
+        The send is accepted and recorded first, like a slow Meta: a client timeout then
+        leaves a real message."""
         with self.state.lock:
-            self.state.delays.append(Simulation(remaining=count, seconds=seconds))
+            self.state.delays.append(Simulation(remaining=count, seconds=seconds, to=to))
 
-    def drop_connection_next(self, count: int = 1, *, after_processing: bool = False) -> None:
-        """Close the socket without answering the next ``count`` sends; with
-        ``after_processing`` the send is accepted (and statuses follow) first."""
+    def drop_connection_next(self, count: int = 1, *, after_processing: bool = False, to: str | None = None) -> None:
+        """Close the socket without answering the next ``count`` sends (to ``to`` only, if
+        given); with ``after_processing`` the send is accepted (and statuses follow) first."""
         with self.state.lock:
-            self.state.drops.append(Simulation(remaining=count, after_processing=after_processing))
+            self.state.drops.append(Simulation(remaining=count, after_processing=after_processing, to=to))
 
     def reset(self) -> None:
         """Forget everything: traffic, simulations, numbers, media, templates, queued

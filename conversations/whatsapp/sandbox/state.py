@@ -49,6 +49,7 @@ class Simulation:
     remaining: int
     seconds: float = 0.0
     after_processing: bool = False
+    to: str | None = None
 
 
 @dataclass
@@ -128,15 +129,16 @@ class SandboxState:
                     return rule
             return None
 
-    def take(self, queue: list[Simulation]) -> Simulation | None:
+    def take(self, queue: list[Simulation], to: str | None = None) -> Simulation | None:
+        """The first queued simulation for any recipient or for ``to``, counted down."""
         with self.lock:
-            if not queue:
-                return None
-            sim = queue[0]
-            sim.remaining -= 1
-            if sim.remaining <= 0:
-                queue.pop(0)
-            return sim
+            for sim in queue:
+                if sim.to is None or sim.to == to:
+                    sim.remaining -= 1
+                    if sim.remaining <= 0:
+                        queue.remove(sim)
+                    return sim
+            return None
 
     # -- media and templates --------------------------------------------------------------
 
