@@ -35,7 +35,9 @@ class MessageSendApi(APIView):
         responses={
             202: OutputSerializer,
             409: OpenApiResponse(description="idempotency_key already used; body carries the original message_id"),
-            422: OpenApiResponse(description="invalid message, or window_closed outside the 24-hour window"),
+            422: OpenApiResponse(
+                description="invalid message, window_closed outside the 24-hour window, or opted_out contact"
+            ),
         },
     )
     def post(self, request):
