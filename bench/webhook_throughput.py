@@ -1,6 +1,6 @@
 """Webhook benchmark: ack throughput/latency and inbound-to-reply latency.
 
-Run:  .venv/bin/python bench/webhook_throughput.py [--duration 10] [--connections 64]
+Run:  .venv/bin/python bench/webhook_throughput.py [--duration 10] [--connections 32]
       [--replies 200] [--blocking-threads 4]
 
 What it does, all on loopback and bounded in time:
