@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.webhook_throughput import percentile, services_env, start, stop, wait_http  # noqa: E402
+from bench.support import log, percentile, recreate_database, services_env, start, stop, wait_http  # noqa: E402
 
 BENCH_DB = "bizmitra_bench_engine"
 SCHEMA = "benchengine"
@@ -42,30 +42,6 @@ PHONE_NUMBER_ID = "900000000000077"
 APP_SECRET = "bench-engine-secret"
 PREFIX = f"bizmitra-bench-engine-{os.getpid()}"
 REPLY_TIMEOUT = 30.0
-
-
-def log(message: str) -> None:
-    print(f"[bench] {message}", flush=True)
-
-
-def recreate_database(database_url: str, *, create: bool = True) -> None:
-    from urllib.parse import parse_qs, urlsplit
-
-    import psycopg
-
-    parts = urlsplit(database_url)
-    query = parse_qs(parts.query)
-    with psycopg.connect(
-        dbname="postgres",
-        user=parts.username or "postgres",
-        password=parts.password or "",
-        host=query.get("host", [parts.hostname or "127.0.0.1"])[0],
-        port=parts.port or 5432,
-        autocommit=True,
-    ) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-        if create:
-            conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
 
 
 def figures(label: str, values: list[float], unit: str = "ms") -> str:
@@ -232,7 +208,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the scratch database afterwards")
     args = parser.parse_args()
 
-    found = services_env()
+    found = services_env(BENCH_DB)
     env = dict(os.environ)
     env.update(
         DJANGO_SETTINGS_MODULE="bizmitra.settings.base",
@@ -250,7 +226,7 @@ def main() -> None:
     (ROOT / "var" / "bench-logs").mkdir(parents=True, exist_ok=True)
 
     log(f"scratch database {BENCH_DB}")
-    recreate_database(env["DATABASE_URL"])
+    recreate_database(env["DATABASE_URL"], BENCH_DB)
     import subprocess
 
     subprocess.run(
@@ -293,7 +269,7 @@ def main() -> None:
         redis.Redis.from_url(env["REDIS_URL"]).delete(PREFIX)
         connection.close()
         if not args.keep:
-            recreate_database(env["DATABASE_URL"], create=False)
+            recreate_database(env["DATABASE_URL"], BENCH_DB, create=False)
 
 
 if __name__ == "__main__":

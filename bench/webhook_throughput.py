@@ -26,7 +26,6 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -38,47 +37,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.support import log, percentile, recreate_database, services_env, start, stop, wait_http  # noqa: E402
+
 BENCH_DB = "bizmitra_bench"
 PHONE_NUMBER_ID = "900000000000001"
 APP_SECRET = "bench-app-secret"
 PREFIX = f"bizmitra-bench-{os.getpid()}"
-
-
-def log(message: str) -> None:
-    print(f"[bench] {message}", flush=True)
-
-
-def services_env() -> dict[str, str]:
-    out = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "services.py"), "--database", BENCH_DB],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    env = {}
-    for line in out.splitlines():
-        key, _, value = line.removeprefix("export ").partition("=")
-        env[key] = value.strip("'")
-    return env
-
-
-def recreate_database(database_url: str) -> None:
-    from urllib.parse import parse_qs, urlsplit
-
-    import psycopg
-
-    parts = urlsplit(database_url)
-    query = parse_qs(parts.query)
-    with psycopg.connect(
-        dbname="postgres",
-        user=parts.username or "postgres",
-        password=parts.password or "",
-        host=query.get("host", [parts.hostname or "127.0.0.1"])[0],
-        port=parts.port or 5432,
-        autocommit=True,
-    ) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{BENCH_DB}"')
 
 
 def ensure_wrk() -> str:
@@ -136,40 +100,6 @@ def signed_bodies(path: Path, count: int) -> None:
             fh.write(f"{compute_signature(APP_SECRET, body)}\t{body.decode()}\n")
 
 
-def start(args: list[str], env: dict[str, str], name: str, logdir: Path) -> subprocess.Popen:
-    logfile = open(logdir / f"{name}.log", "wb")  # noqa: SIM115 - lives as long as the process
-    return subprocess.Popen(args, cwd=ROOT, env=env, stdout=logfile, stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-
-
-def wait_http(url: str, timeout: float = 30) -> None:
-    import httpx
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=1).status_code < 500:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"{url} did not come up; see var/bench-logs/")
-
-
-def percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(pct / 100 * (len(ordered) - 1))))
-    return ordered[index]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--duration", type=int, default=10, help="seconds of load in the ack phase")
@@ -182,7 +112,7 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    found = services_env()
+    found = services_env(BENCH_DB)
     env = dict(os.environ)
     env.update(
         DJANGO_SETTINGS_MODULE="bizmitra.settings.base",
@@ -201,7 +131,7 @@ def main() -> None:
     logdir.mkdir(parents=True, exist_ok=True)
 
     log(f"scratch database {BENCH_DB}")
-    recreate_database(env["DATABASE_URL"])
+    recreate_database(env["DATABASE_URL"], BENCH_DB)
     subprocess.run(
         [sys.executable, "manage.py", "migrate_schemas", "--shared", "-v", "0"], cwd=ROOT, env=env, check=True
     )
