@@ -412,3 +412,17 @@ def test_kustomize_build(directory):
 
 def load_documents_from_text(text: str) -> list[dict]:
     return [doc for doc in yaml.safe_load_all(text) if doc is not None]
+
+
+def test_make_run_points_the_demo_at_the_bundled_sandbox():
+    """`make run` wires web, sandbox and demo tenant together: the loop works with no Meta account."""
+    procfile = dict(
+        line.split(":", 1) for line in (ROOT / "Procfile").read_text().splitlines() if line and not line.startswith("#")
+    )
+    assert {"web", "realtime", "worker", "beat", "sandbox"} <= procfile.keys()
+    assert "${WEB_PORT:-8000}" in procfile["web"]
+    assert "--webhook-url http://127.0.0.1:${WEB_PORT:-8000}/webhooks/whatsapp/" in procfile["sandbox"]
+    assert "--port ${SANDBOX_PORT:-8090}" in procfile["sandbox"]
+    run_dev = (ROOT / "scripts" / "run_dev.sh").read_text()
+    assert 'WHATSAPP_GRAPH_URL="${WHATSAPP_GRAPH_URL:-http://127.0.0.1:${SANDBOX_PORT}}"' in run_dev
+    assert "ensure_demo_tenant" in run_dev and "migrate_schemas --tenant --executor=multiprocessing" in run_dev
