@@ -52,6 +52,12 @@ def _contact(contact_id):
     return contact
 
 
+def _paginated(view, request, queryset, serializer_class):
+    paginator = StandardPagination()
+    page = paginator.paginate_queryset(queryset, request, view=view)
+    return paginator.get_paginated_response(serializer_class(page, many=True).data)
+
+
 class _FilteredListApi(GenericAPIView):
     """Lists: the FilterSet is applied by ``_filtered`` (422 on bad input); declared here for the API docs."""
 
@@ -66,9 +72,7 @@ class LeadListCreateApi(_FilteredListApi):
     @extend_schema(responses=s.LeadOutputSerializer(many=True))
     def get(self, request):
         leads = _filtered(LeadFilter, request, selectors.lead_list(user=request.user))
-        paginator = StandardPagination()
-        page = paginator.paginate_queryset(leads, request, view=self)
-        return paginator.get_paginated_response(s.LeadOutputSerializer(page, many=True).data)
+        return _paginated(self, request, leads, s.LeadOutputSerializer)
 
     @extend_schema(request=s.LeadCreateInputSerializer, responses={201: s.LeadOutputSerializer})
     def post(self, request):
@@ -133,9 +137,7 @@ class AppointmentListCreateApi(_FilteredListApi):
     @extend_schema(responses=s.AppointmentOutputSerializer(many=True))
     def get(self, request):
         appointments = _filtered(AppointmentFilter, request, selectors.appointment_list(user=request.user))
-        paginator = StandardPagination()
-        page = paginator.paginate_queryset(appointments, request, view=self)
-        return paginator.get_paginated_response(s.AppointmentOutputSerializer(page, many=True).data)
+        return _paginated(self, request, appointments, s.AppointmentOutputSerializer)
 
     @extend_schema(request=s.AppointmentCreateInputSerializer, responses={201: s.AppointmentOutputSerializer})
     def post(self, request):
@@ -199,9 +201,7 @@ class NotificationListApi(APIView):
         notifications = selectors.notification_list(user=request.user)
         if request.query_params.get("unread") in ("1", "true"):
             notifications = notifications.filter(read_at__isnull=True)
-        paginator = StandardPagination()
-        page = paginator.paginate_queryset(notifications, request, view=self)
-        return paginator.get_paginated_response(s.NotificationOutputSerializer(page, many=True).data)
+        return _paginated(self, request, notifications, s.NotificationOutputSerializer)
 
 
 class NotificationReadApi(APIView):
