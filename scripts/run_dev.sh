@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source .venv/bin/activate
+bash scripts/system_packages.sh
 
 eval "$(python scripts/services.py --database bizmitra --create-database)"
 export DJANGO_SETTINGS_MODULE=bizmitra.settings.base
