@@ -10,6 +10,7 @@ from django.db.models import F, QuerySet
 
 from bizmitra.errors import NotFound
 from conversations.models import Contact, Conversation, Message
+from tenants.services import OWNER_GROUP
 
 
 def conversation_summary() -> dict:
@@ -58,3 +59,16 @@ def contact_get(*, contact_id: int) -> Contact:
         return contact_list().get(pk=contact_id)
     except Contact.DoesNotExist:
         raise NotFound("Contact not found.") from None
+
+
+def user_is_owner(user) -> bool:
+    """Owners (and superusers) see and configure everything; other tenant users are agents."""
+    if not getattr(user, "is_authenticated", False):
+        return False
+    if user.is_superuser:
+        return True
+    cached = getattr(user, "_bizmitra_is_owner", None)
+    if cached is None:
+        cached = user.groups.filter(name=OWNER_GROUP).exists()
+        user._bizmitra_is_owner = cached
+    return cached

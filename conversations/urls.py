@@ -1,7 +1,9 @@
 from django.urls import path
 
 from conversations import views
+from conversations.dashboard import views as dashboard
 
 urlpatterns = [
-    path("", views.inbox, name="inbox"),
+    path("", dashboard.inbox, name="inbox"),
+    path("soon/<slug:section>/", views.coming_soon, name="coming-soon"),
 ]

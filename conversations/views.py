@@ -1,14 +1,23 @@
-"""Dashboard pages of a tenant (session auth on the tenant's domain)."""
+"""Dashboard pages of a tenant (session auth on the tenant's domain).
 
-from django.conf import settings
+The pages live in ``conversations.dashboard.views``; this module keeps the small pages of
+the layout itself.
+"""
+
 from django.contrib.auth.decorators import login_required
+from django.http import Http404
 from django.shortcuts import render
 
-from conversations.selectors import conversation_list
+_SOON = {
+    "leads": ("Leads", "Every enquiry your bot captures, with stage, score and follow-ups — in a pipeline view."),
+    "analytics": ("Analytics", "Response times, bot vs. human share and lead conversion, day by day."),
+    "settings": ("Settings", "Business hours, bot behaviour, team members and your WhatsApp number."),
+}
 
 
 @login_required
-def inbox(request):
-    conversations = conversation_list()[:50]
-    ws_url = settings.LIVE_WEBSOCKET_URL.format(host=request.get_host().split(":")[0])
-    return render(request, "conversations/inbox.html", {"conversations": conversations, "ws_url": ws_url})
+def coming_soon(request, section: str):
+    if section not in _SOON:
+        raise Http404("No such page.")
+    label, blurb = _SOON[section]
+    return render(request, "layout/coming_soon.html", {"section": section, "label": label, "blurb": blurb})

@@ -147,6 +147,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Dashboard (issue 10): request.htmx for fragment-or-page views.
+    "django_htmx.middleware.HtmxMiddleware",
 ]
 
 TEMPLATES = [
