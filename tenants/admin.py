@@ -9,6 +9,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import connection
 from django.shortcuts import redirect, render
 from django.urls import path
+from django_tenants.utils import get_public_schema_name
 
 from bizmitra.admin_sites import platform_admin_site
 from bizmitra.errors import ValidationFailed
@@ -119,11 +120,30 @@ class PhoneNumberAdmin(PublicOnlyAdmin):
     exclude = ("access_token", "app_secret")
 
 
+class ApiKeyForm(forms.ModelForm):
+    """The tenant drop-down offers business tenants only; the service refuses the platform too."""
+
+    class Meta:
+        model = ApiKey
+        fields = ("tenant", "name", "revoked_at")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "tenant" in self.fields:
+            self.fields["tenant"].queryset = Tenant.objects.exclude(schema_name=get_public_schema_name())
+
+    def clean_tenant(self):
+        tenant = self.cleaned_data["tenant"]
+        if tenant is not None and tenant.schema_name == get_public_schema_name():
+            raise forms.ValidationError("The platform (public schema) cannot have API keys; choose a business tenant.")
+        return tenant
+
+
 @admin.register(ApiKey, site=platform_admin_site)
 class ApiKeyAdmin(PublicOnlyAdmin):
+    form = ApiKeyForm
     list_display = ("__str__", "tenant", "created_at", "last_used_at", "revoked_at")
     readonly_fields = ("prefix", "created_at", "last_used_at")
-    exclude = ("key_hash",)
     actions = ["revoke"]
 
     def save_model(self, request, obj, form, change):

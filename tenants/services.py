@@ -12,7 +12,7 @@ from django.core.validators import validate_email
 from django.db import connection, transaction
 from django.utils import timezone
 from django_tenants.postgresql_backend.base import is_valid_schema_name
-from django_tenants.utils import schema_exists, tenant_context
+from django_tenants.utils import get_public_schema_name, schema_exists, tenant_context
 
 from bizmitra.errors import ValidationFailed
 from tenants.models import ApiKey, Domain, PhoneNumber, Tenant
@@ -36,6 +36,16 @@ class IssuedApiKey:
 
 
 def api_key_create(*, tenant: Tenant, name: str = "default") -> IssuedApiKey:
+    """Issue a key for ``tenant``; raises ValidationFailed for the platform (public) tenant.
+
+    The public schema holds no business data: a key for it would authenticate client sites
+    into the platform's own schema, where no workflow, contact or template exists.
+    """
+    if tenant.schema_name == get_public_schema_name():
+        raise ValidationFailed(
+            "API keys belong to a business tenant, not to the platform.",
+            fields={"tenant": ["The platform (public schema) cannot have API keys; choose a business tenant."]},
+        )
     prefix = secrets.token_hex(4)
     raw_key = f"{API_KEY_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
     api_key = ApiKey.objects.create(tenant=tenant, name=name, prefix=prefix, key_hash=hash_api_key(raw_key))

@@ -101,6 +101,8 @@ SHARED_APPS = [
     "rest_framework",
     "django_filters",
     "drf_spectacular",
+    # Swagger UI served from our own static files, never a CDN (issue 8).
+    "drf_spectacular_sidecar",
     "django_celery_beat",
     "channels",
 ]
@@ -114,7 +116,9 @@ TENANT_APPS = [
     "django.contrib.messages",
     "django.contrib.admin",
     "conversations",
-    "templates",
+    # The AppConfig path, not "templates": django-tenants' admin matches TENANT_APPS entries
+    # to app labels, and this app's label is message_templates (issue 8).
+    "templates.apps.TemplatesConfig",
     "leads",
     "workflows",
     "documents",
@@ -161,6 +165,8 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                # ai_status for the "AI is off" banner (issue 8).
+                "conversations.ai.context_processors.ai_status",
             ],
         },
     },
@@ -211,7 +217,14 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "bizmitra.errors.api_exception_handler",
 }
 SIMPLE_JWT = {"SIGNING_KEY": SECRET_KEY, "AUTH_HEADER_TYPES": ("Bearer",)}
-SPECTACULAR_SETTINGS = {"TITLE": "BizMitra API", "VERSION": "1.0.0"}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "BizMitra API",
+    "VERSION": "1.0.0",
+    # Issue 8: the docs work offline; Swagger UI/Redoc come from drf-spectacular-sidecar's static files.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
 
 # Celery: Redis broker, tasks run in the schema they were sent from (tenant-schemas-celery).
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
@@ -262,5 +275,37 @@ if IS_PRODUCTION:
     SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=True)
     CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=True)
 
-# Where dashboards open their websocket (daphne); {host} is the page's host.
-LIVE_WEBSOCKET_URL = env.str("LIVE_WEBSOCKET_URL", default="ws://{host}:8001/ws/inbox/")
+
+# --- LIVE_WEBSOCKET_URL (issue 8) -------------------------------------------------------
+# Where dashboards open their websocket (daphne); {host} is the page's host. Checked here,
+# at startup: a malformed value (an unknown {placeholder}, a stray brace) used to surface
+# as a 500 on every dashboard request instead.
+def _live_websocket_url(value: str) -> str:
+    import string
+    from urllib.parse import urlsplit
+
+    problem = ""
+    try:
+        fields = [(name, spec, conv) for _, name, spec, conv in string.Formatter().parse(value) if name is not None]
+    except ValueError as exc:
+        problem = f"{exc} (write a literal brace as {{{{ or }}}})"
+    else:
+        extra = [
+            "{" + name + (f"!{conv}" if conv else "") + (f":{spec}" if spec else "") + "}"
+            for name, spec, conv in fields
+            if name != "host" or spec or conv
+        ]
+        if extra:
+            problem = f"only {{host}} may appear in braces, not {', '.join(extra)}"
+        elif urlsplit(value.format(host="example.com")).scheme not in ("ws", "wss"):
+            problem = "it must start with ws:// or wss://"
+    if problem:
+        raise ImproperlyConfigured(
+            f"The environment variable LIVE_WEBSOCKET_URL={value!r} is not valid: {problem}. "
+            "Example: ws://{host}:8001/ws/inbox/"
+        )
+    return value
+
+
+LIVE_WEBSOCKET_URL = _live_websocket_url(env.str("LIVE_WEBSOCKET_URL", default="ws://{host}:8001/ws/inbox/"))
+# --- end LIVE_WEBSOCKET_URL ----------------------------------------------------------------

@@ -12,6 +12,7 @@ from django.urls import reverse
 from django_tenants.utils import get_public_schema_name
 
 from conversations.ai.knowledge import FetchRefused, knowledge_fetch_start, url_check
+from conversations.ai.selectors import AI_OFF_MESSAGE, ai_endpoint_configured
 from conversations.ai.services import AI_SETTINGS_FIELDS, ai_settings_update
 from conversations.ai_models import AIAgentSettings, AICallLog, AIToolCallLog, KnowledgeFetchJob
 
@@ -79,6 +80,16 @@ class AIAgentSettingsAdmin(_TenantOnly):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        # The AI settings page is where staff look when answers do not come from the AI.
+        if request.method == "GET" and not ai_endpoint_configured():
+            messages.warning(
+                request,
+                f"{AI_OFF_MESSAGE}. Enter your own key below, or set OPENAI_API_KEY / OPENAI_BASE_URL "
+                "(any OpenAI-compatible server, local ones too) on the server and restart it.",
+            )
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def changelist_view(self, request, extra_context=None):
         # One row per tenant: the list is just a door to it.

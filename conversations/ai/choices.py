@@ -15,6 +15,8 @@ class FallbackReason(models.TextChoices):
     AI_TIMEOUT = "ai_timeout", "AI endpoint timed out"
     AI_ERROR = "ai_error", "AI endpoint failed"
     AI_DISABLED = "ai_disabled", "AI agent disabled"
+    # No key and no base URL of our own: calling would only fail (conversations.ai.selectors).
+    AI_OFF_NO_ENDPOINT = "ai_off_no_endpoint", "AI is off: no key or base URL configured"
 
 
 class ToolOutcome(models.TextChoices):

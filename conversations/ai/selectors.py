@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
+from django.conf import settings
+
 from conversations.ai_models import AIAgentSettings, KnowledgeFetchJob
 
 
@@ -14,3 +18,23 @@ def ai_settings_get() -> AIAgentSettings:
 
 def knowledge_job_get(*, job_id) -> KnowledgeFetchJob | None:
     return KnowledgeFetchJob.objects.filter(pk=job_id).first()
+
+
+# What staff read when no endpoint is configured (dashboard banner, AI settings page).
+AI_OFF_MESSAGE = "AI is off: set a key or an OpenAI-compatible base URL"
+# The only endpoint we know needs a key; any other base URL (a gateway, a local model
+# server) may well answer without one, so setting it counts as configured.
+_KEYED_HOSTS = {"api.openai.com"}
+
+
+def ai_endpoint_configured(*, config: AIAgentSettings | None = None) -> bool:
+    """True when an AI call could reach something: a key (the platform's or the tenant's
+    own) or an OpenAI-compatible base URL other than OpenAI's. Tenant schema when
+    ``config`` is not given; no network access.
+    """
+    if settings.OPENAI_API_KEY:
+        return True
+    if (urlsplit(settings.OPENAI_BASE_URL).hostname or "").lower() not in _KEYED_HOSTS:
+        return True
+    config = config if config is not None else ai_settings_get()
+    return bool(config.api_key)

@@ -6,7 +6,8 @@ Engine-facing (call inside the tenant's schema):
     Budget checks, memory, prompt, the call, tool execution, logging. Never raises for
     AI trouble: when the agent cannot answer, ``kind == "fallback"`` and ``reason`` says
     why (``budget_exhausted``, ``contact_hourly_cap``, ``ai_timeout``, ``ai_error``,
-    ``ai_disabled``); the engine then sends the tenant's fallback template, so the customer
+    ``ai_disabled``, ``ai_off_no_endpoint``: no key or base URL configured, so nothing is
+    called); the engine then sends the tenant's fallback template, so the customer
     always gets an answer. Makes HTTP requests: do not call it inside a transaction that
     holds locks others wait for.
 
@@ -38,7 +39,7 @@ from bizmitra.events import publish
 from conversations.ai import budgets, memory
 from conversations.ai.choices import CallOutcome, FallbackReason, ToolOutcome
 from conversations.ai.client import AIError, AITimeout, Completion, chat_complete
-from conversations.ai.selectors import ai_settings_get
+from conversations.ai.selectors import AI_OFF_MESSAGE, ai_endpoint_configured, ai_settings_get
 from conversations.ai.tools import (
     ToolCallResult,
     ToolContext,
@@ -111,6 +112,17 @@ def agent_reply(*, conversation, inbound_message, system_prompt: str = "") -> Ag
 
     if not config.enabled:
         return _fallback(attempt, conversation, inbound_message, FallbackReason.AI_DISABLED, CallOutcome.FALLBACK)
+    if not ai_endpoint_configured(config=config):
+        # Nothing to call: no request that can only fail with a connection error, and no
+        # customer kept waiting for it; the engine sends the fallback.
+        return _fallback(
+            attempt,
+            conversation,
+            inbound_message,
+            FallbackReason.AI_OFF_NO_ENDPOINT,
+            CallOutcome.FALLBACK,
+            AI_OFF_MESSAGE,
+        )
     # Remembered even when a limit stops the call: the fallback the engine sends answers it.
     history = _history(schema_name=schema_name, conversation=conversation, inbound_message=inbound_message)
     used = budgets.tokens_used_today(schema_name=schema_name)

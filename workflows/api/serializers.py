@@ -100,3 +100,33 @@ class TriggerInputSerializer(Unprocessable422Mixin, serializers.Serializer):
     callbackMetadata = serializers.JSONField(required=False, default=dict)  # noqa: N815
     idempotencyKey = serializers.CharField(required=False, allow_null=True, allow_blank=True, default=None)  # noqa: N815
     allowLate = serializers.BooleanField(required=False, default=False)  # noqa: N815
+
+
+class TriggerJobSerializer(serializers.Serializer):
+    """One job a trigger scheduled (documentation of the response; built by the service)."""
+
+    id = serializers.CharField()
+    workflowId = serializers.IntegerField(allow_null=True)  # noqa: N815
+    workflow = serializers.CharField()
+    channel = serializers.CharField()
+    status = serializers.CharField()
+    dueAt = serializers.DateTimeField()  # noqa: N815
+    late = serializers.BooleanField()
+
+
+class TriggerResponseSerializer(serializers.Serializer):
+    """Response of POST /api/workflows/trigger (202 new, 200 repeated idempotencyKey)."""
+
+    triggerId = serializers.IntegerField()  # noqa: N815
+    trigger = serializers.CharField()
+    phone = serializers.CharField(help_text="E.164")
+    jobIds = serializers.ListField(child=serializers.CharField())  # noqa: N815
+    jobs = TriggerJobSerializer(many=True)
+    cancelledJobIds = serializers.ListField(child=serializers.CharField())  # noqa: N815
+    rescheduledJobIds = serializers.ListField(child=serializers.CharField())  # noqa: N815
+    warnings = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="Problems that did not stop the request, e.g. 'no active workflow for trigger \"x\"' when no "
+        "active workflow has this trigger (nothing is scheduled; the owners are notified). Empty when all is well.",
+    )
+    duplicate = serializers.BooleanField(help_text="True when this repeats an earlier idempotencyKey.")

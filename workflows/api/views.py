@@ -6,8 +6,10 @@ Client websites (any host; ``X-Api-Key`` + ``X-Client-Code`` pick the tenant):
 ``{trigger, phone, variables?, email?, conversationId?, baseTime?, delayMinutes?,
 callbackUrl?, callbackMetadata?, idempotencyKey?, allowLate?}``
 - 202 ``{triggerId, jobIds, jobs: [{id, workflowId, workflow, channel, status, dueAt, late}],
-  cancelledJobIds, rescheduledJobIds, duplicate: false}`` — one job per active rule of
-  the trigger (none is fine: ``jobIds`` is then empty);
+  cancelledJobIds, rescheduledJobIds, warnings, duplicate: false}`` — one job per active
+  rule of the trigger. None is not an error (a client site must not break), but ``jobIds``
+  is then empty and ``warnings`` says ``no active workflow for trigger "x"`` (also logged,
+  and the owners get a notification);
 - 200, the first response with ``duplicate: true``, for a repeated ``idempotencyKey``
   with the same body (nothing is scheduled again); 409 if the body differs;
 - 401 wrong/missing key or client code; 400 unparseable JSON; 422 invalid fields,
@@ -45,7 +47,7 @@ from bizmitra.errors import ApplicationError, NotFound, ValidationFailed
 from tenants.authentication import ApiKeyPrincipal, ClientApiKeyAuthentication
 from tenants.services import OWNER_GROUP
 from workflows import selectors
-from workflows.api.serializers import TriggerInputSerializer, WorkflowSerializer
+from workflows.api.serializers import TriggerInputSerializer, TriggerResponseSerializer, WorkflowSerializer
 from workflows.filters import WorkflowFilterSet
 from workflows.services import callback_secret_get, workflow_trigger_fire
 from workflows.services.callbacks import SIGNATURE_HEADER
@@ -131,7 +133,12 @@ class ClientApi(APIView):
 
 
 class TriggerApi(ClientApi):
-    @extend_schema(request=TriggerInputSerializer, responses={202: OpenApiTypes.OBJECT, 200: OpenApiTypes.OBJECT})
+    @extend_schema(
+        request=TriggerInputSerializer,
+        responses={202: TriggerResponseSerializer, 200: TriggerResponseSerializer},
+        description="Schedule the messages of every active workflow of `trigger` for `phone`. A trigger with no "
+        "active workflow answers 202 with empty `jobIds` and `warnings: ['no active workflow for trigger \"x\"']`.",
+    )
     def post(self, request):
         tenant = request.user.tenant
         serializer = TriggerInputSerializer(data=request.data)
@@ -169,6 +176,7 @@ class TriggerApi(ClientApi):
                     callback_metadata=data["callbackMetadata"],
                     idempotency_key=data["idempotencyKey"] or None,
                     allow_late=data["allowLate"],
+                    notify_owners=True,
                 )
             except ApplicationError as exc:
                 exc.fields = _api_fields(exc.fields)

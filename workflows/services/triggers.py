@@ -11,6 +11,9 @@ The rules (also in the API docs, workflows/api/views.py):
 - idempotency: a repeated ``idempotency_key`` with the same request returns the first
   response (``duplicate: true``, HTTP 200) and schedules nothing; with a different
   request it is a Conflict (409). A unique constraint makes this hold under races.
+- a trigger with no active workflow is not an error (client sites must not break), but the
+  response says so in ``warnings`` (``no active workflow for trigger "x"``), the log says
+  it, and with ``notify_owners`` (the API) the owners get one notification until they read it.
 - appointment_cancelled with ``callbackMetadata.moduleId`` cancels that appointment's
   pending jobs (appointment_confirmed/_reminder/_rescheduled, same moduleType if given);
   appointment_rescheduled moves its pending reminders to ``new baseTime + their delay``
@@ -19,6 +22,7 @@ The rules (also in the API docs, workflows/api/views.py):
 
 import hashlib
 import json
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -46,6 +50,8 @@ APPOINTMENT_TRIGGERS = frozenset(
 MAX_VARIABLES = 100
 MAX_METADATA_BYTES = 8192
 SCALARS = (str, int, float, bool, type(None))
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -119,7 +125,36 @@ def _replay(existing: WorkflowTrigger, fingerprint: str) -> TriggerResult:
             fields={"idempotency_key": ["Already used with other values; use a new key for a new request."]},
             extra={"jobIds": existing.response.get("jobIds", [])},
         )
-    return TriggerResult(trigger_event=existing, response={**existing.response, "duplicate": True}, duplicate=True)
+    # Responses stored before ``warnings`` existed answer with an empty list.
+    response = {"warnings": [], **existing.response, "duplicate": True}
+    return TriggerResult(trigger_event=existing, response=response, duplicate=True)
+
+
+def _no_workflow_warning(trigger: str) -> str:
+    return f'no active workflow for trigger "{trigger}"'
+
+
+def _owners_notify_no_workflow(*, trigger: str) -> None:
+    """Tell the owners once (until they read it): a client site fires a trigger nobody set up."""
+    from leads.choices import NotificationKind
+    from leads.models import Notification
+    from leads.selectors import owners_list
+    from leads.services.notifications import notification_create
+
+    title = f'No active workflow for trigger "{trigger}"'
+    # A client site may fire it for every booking: one unread notice is enough.
+    if Notification.objects.filter(kind=NotificationKind.WORKFLOW_FAILED, title=title, read_at__isnull=True).exists():
+        return
+    notification_create(
+        recipients=owners_list(),
+        kind=NotificationKind.WORKFLOW_FAILED,
+        title=title,
+        body=(
+            f'A client site called POST /api/workflows/trigger with trigger "{trigger}", and no active workflow '
+            "has that trigger, so nothing was scheduled. Add one in Admin → Workflows (or switch it on), "
+            "or correct the trigger name on the site."
+        ),
+    )
 
 
 def _module_jobs(*, module_id: str, module_type: str, triggers) -> list[WorkflowJob]:
@@ -190,11 +225,14 @@ def workflow_trigger_fire(
     callback_metadata: dict | None = None,
     idempotency_key: str | None = None,
     allow_late: bool = False,
+    notify_owners: bool = False,
 ) -> TriggerResult:
     """Fire ``trigger`` for ``phone``: schedule one job per active rule (call inside the tenant's schema).
 
     ``base_time`` must be timezone-aware. Raises ValidationFailed (fields named by
-    argument) or Conflict (idempotency key reused with another request).
+    argument) or Conflict (idempotency key reused with another request). ``notify_owners``:
+    a trigger without active workflow also notifies the owners (outside callers; our own
+    services fire ``lead_captured`` for every lead whether or not a workflow listens).
     """
     variables = [] if variables is None else variables
     callback_metadata = {} if callback_metadata is None else callback_metadata
@@ -316,6 +354,12 @@ def workflow_trigger_fire(
         handoff += [(job.pk, job.next_run_at) for job, _ in jobs if job.enqueued_at is not None]
         jobs_enqueue_on_commit(handoff)
 
+        warnings: list[str] = []
+        if not rules and not cancelled and not rescheduled:
+            warnings.append(_no_workflow_warning(trigger))
+            logger.warning("trigger %s (event %s): no active workflow, nothing scheduled", trigger, event.pk)
+            if notify_owners:
+                _owners_notify_no_workflow(trigger=trigger)
         response = {
             "triggerId": event.pk,
             "trigger": trigger,
@@ -324,6 +368,7 @@ def workflow_trigger_fire(
             "jobs": [_job_view(job, late=late) for job, late in jobs],
             "cancelledJobIds": cancelled,
             "rescheduledJobIds": rescheduled,
+            "warnings": warnings,
         }
         event.response = response
         event.save(update_fields=["response"])

@@ -4,6 +4,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import connection
+from django_tenants.utils import tenant_context
 
 from tenants.models import Tenant
 from tenants.services import public_tenant_ensure, tenant_onboard
@@ -20,6 +21,17 @@ DEMO = {
     "owner_password": "demo-password",
 }
 PLATFORM_ADMIN = ("admin@localhost", "admin-password")
+
+
+def _demo_lead_capture_on() -> None:
+    """Demo chats asking for prices or a demo should show up as leads (off for new tenants).
+
+    Call inside the demo's schema. The command is the demo's composition root, so it may
+    reach into the leads app that tenants otherwise knows nothing about.
+    """
+    from leads.models import LeadSettings
+
+    LeadSettings.objects.update_or_create(pk=1, defaults={"create_leads_from_messages": True})
 
 
 class Command(BaseCommand):
@@ -39,7 +51,10 @@ class Command(BaseCommand):
         api_key = None
         if tenant is None:
             result = tenant_onboard(access_token=opts["access_token"], app_secret="", **DEMO)
+            # Like any key, the demo's is shown once: now, in the make run banner.
             tenant, api_key = result.tenant, result.api_key.raw_key
+            with tenant_context(tenant):
+                _demo_lead_capture_on()
         info = {
             "schema": tenant.schema_name,
             "domain": DEMO["domain"],
@@ -47,7 +62,8 @@ class Command(BaseCommand):
             "owner_email": DEMO["owner_email"],
             "owner_password": DEMO["owner_password"],
             "phone_number_id": DEMO["phone_number_id"],
-            "api_key": api_key or "(created on first run; issue a new one in the platform admin)",
+            # Empty after the first run: the key was printed then and only its hash is kept.
+            "api_key": api_key or "",
             "graph_url": settings.WHATSAPP_GRAPH_URL,
             "platform_admin": PLATFORM_ADMIN[0],
             "platform_password": PLATFORM_ADMIN[1],
