@@ -2,6 +2,7 @@
 
 from django.urls import path
 
+from workflows.api import public_urls
 from workflows.api.views import CallbackSecretApi, WorkflowViewSet
 
 workflow_list = WorkflowViewSet.as_view({"get": "list", "post": "create"})
@@ -14,3 +15,8 @@ urlpatterns = [
     path("<int:pk>/", workflow_detail, name="workflow-detail"),
     path("callback-secret/", CallbackSecretApi.as_view(), name="workflow-callback-secret"),
 ]
+
+# The client-site endpoints are answered on every host by the public urlconf (the middleware
+# sends HOST_AGNOSTIC_PATH_PREFIXES there before this urlconf is consulted); listed here too
+# so that the tenant's /api/docs/ documents them, response warnings included.
+urlpatterns += public_urls.urlpatterns

@@ -47,6 +47,7 @@ from bizmitra.errors import ApplicationError, NotFound, ValidationFailed
 from tenants.authentication import ApiKeyPrincipal, ClientApiKeyAuthentication
 from tenants.services import OWNER_GROUP
 from workflows import selectors
+from workflows.api import schema as _schema  # noqa: F401 - registers the auth scheme
 from workflows.api.serializers import TriggerInputSerializer, TriggerResponseSerializer, WorkflowSerializer
 from workflows.filters import WorkflowFilterSet
 from workflows.services import callback_secret_get, workflow_trigger_fire
