@@ -190,6 +190,31 @@ STATIC_URL = "/static/"
 # Inbound WhatsApp media (Message.media_file) lands here through the default file storage.
 MEDIA_ROOT = env.str("MEDIA_ROOT", default=str(BASE_DIR / "var" / "media"))
 MEDIA_URL = "/media/"
+# --- media storage and documents (issue 12) ------------------------------------------------
+# One tenant-namespaced storage for every media file (bizmitra/storage.py): local files by
+# default, MEDIA_STORAGE_BACKEND=s3 (django-storages) or =cloudinary; a tenant may also set
+# its own Cloudinary account in the documents settings.
+STORAGES = {
+    "default": {"BACKEND": "bizmitra.storage.TenantMediaStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+MEDIA_STORAGE_BACKEND = env.str("MEDIA_STORAGE_BACKEND", default="local")
+MEDIA_S3_BUCKET = env.str("MEDIA_S3_BUCKET", default="")
+MEDIA_S3_ENDPOINT_URL = env.str("MEDIA_S3_ENDPOINT_URL", default="")  # R2, MinIO
+MEDIA_S3_ACCESS_KEY_ID = env.str("MEDIA_S3_ACCESS_KEY_ID", default="")
+MEDIA_S3_SECRET_ACCESS_KEY = env.str("MEDIA_S3_SECRET_ACCESS_KEY", default="")
+MEDIA_S3_REGION = env.str("MEDIA_S3_REGION", default="")
+CLOUDINARY_CLOUD_NAME = env.str("CLOUDINARY_CLOUD_NAME", default="")
+CLOUDINARY_API_KEY = env.str("CLOUDINARY_API_KEY", default="")
+CLOUDINARY_API_SECRET = env.str("CLOUDINARY_API_SECRET", default="")
+CLOUDINARY_UPLOAD_PREFIX = env.str("CLOUDINARY_UPLOAD_PREFIX", default="")  # "" = api.cloudinary.com
+MEDIA_LINK_SECONDS = env.int("MEDIA_LINK_SECONDS", default=300)
+# OCR limits: a customer's file must not hold a worker for long.
+DOCUMENTS_MAX_PAGES = env.int("DOCUMENTS_MAX_PAGES", default=20)
+DOCUMENTS_MAX_PIXELS = env.int("DOCUMENTS_MAX_PIXELS", default=40_000_000)
+DOCUMENTS_SECONDS_PER_PAGE = env.int("DOCUMENTS_SECONDS_PER_PAGE", default=60)
+DOCUMENTS_UPLOAD_MAX_BYTES = env.int("DOCUMENTS_UPLOAD_MAX_BYTES", default=10 * 1024 * 1024)
+# --- end media storage and documents ---------------------------------------------------------
 STATIC_ROOT = BASE_DIR / "var" / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
