@@ -31,5 +31,8 @@ urlpatterns = [
     path("api/", include("conversations.engine.urls")),
     path("api/", include("conversations.api.urls")),
     path("api/workflows/", include("workflows.api.urls")),
+    # documents (issue 12): API, signed media links, pages
+    path("api/", include("documents.api.urls")),
+    path("", include("documents.urls")),
     path("", include("conversations.urls")),
 ]

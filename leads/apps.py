@@ -6,4 +6,7 @@ class LeadsConfig(AppConfig):
     verbose_name = "Leads and appointments"
 
     def ready(self) -> None:
-        from leads import listeners  # noqa: F401  (registers event listeners)
+        from leads import (
+            document_listeners,  # noqa: F401  (issue 12: document.processed fills leads)
+            listeners,  # noqa: F401  (registers event listeners)
+        )

@@ -1,8 +1,11 @@
 """Media of WhatsApp messages: downloading what customers send into our storage.
 
 Moved out of ``conversations.services.inbound`` so that inbound ingest (bulk inserts) and
-media handling (storage, checks, the ``message.media_stored`` event documents listens to)
-evolve separately. Everything here runs inside the message's tenant schema.
+media handling evolve separately. A download is checked before it is kept (Meta's sha256,
+the type sniffed from the bytes, Meta's size limit for the message type; see
+``bizmitra.storage``), stored through the tenant's storage, and announced as
+``message.media_stored`` (documents turns images and PDFs into Documents from that event;
+conversations never imports documents). Everything here runs inside the tenant's schema.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.text import get_valid_filename
 
+from bizmitra.events import publish
+from bizmitra.storage import MediaRejected, media_check
 from conversations.choices import MediaStatus
 from conversations.models import Message
 from conversations.whatsapp.graph_client import GraphClient
@@ -54,7 +59,14 @@ def message_media_fetch(*, message_id: int) -> bool:
             media_error=str(exc)[:255], updated_at=timezone.now()
         )
         raise
-    mime_type = message.media_mime_type or info.mime_type
+    try:
+        # Checked against the hash Graph served with this download URL; the webhook's copy
+        # only when Graph gave none (both are Meta's, for the same file).
+        mime_type = media_check(data=data, kind=message.type, expected_sha256=info.sha256 or message.media_sha256)
+    except MediaRejected as exc:
+        # Downloading again gives the same bytes: fail now instead of retrying for days.
+        message_media_failed(message_id=message_id, error=exc.reason)
+        return False
     name = message.media_file.field.generate_filename(message, _media_filename(message, mime_type))
     stored = default_storage.save(name, ContentFile(data))
     attached = (
@@ -71,7 +83,18 @@ def message_media_fetch(*, message_id: int) -> bool:
     )
     if not attached:
         default_storage.delete(stored)
-    return bool(attached)
+        return False
+    publish(
+        "message.media_stored",
+        message_id=message.pk,
+        conversation_id=message.conversation_id,
+        contact_id=message.conversation.contact_id,
+        kind=message.type,
+        mime_type=mime_type,
+        name=stored,
+        filename=message.media_filename,
+    )
+    return True
 
 
 def message_media_failed(*, message_id: int, error: str) -> None:
@@ -91,9 +114,11 @@ def media_fetch_schedule(*, message_id: int) -> None:
 
 
 def _media_filename(message: Message, mime_type: str) -> str:
+    # The extension follows the sniffed type, so "invoice.pdf.exe" cannot pass for a PDF.
     extension = mimetypes.guess_extension(mime_type.split(";")[0].strip()) or ""
     try:
-        original = get_valid_filename(message.media_filename or f"{message.media_id}{extension}")[-100:]
+        stem = message.media_filename.rsplit(".", 1)[0] if message.media_filename else message.media_id
+        original = get_valid_filename(f"{stem}{extension}")[-100:]
     except SuspiciousFileOperation:  # a name like ".." from the customer's phone
         original = f"media{extension}"
-    return f"{connection.schema_name}/{message.pk}-{original}"
+    return f"{message.pk}-{original}"  # the storage puts it under tenants/<schema>/
