@@ -219,7 +219,17 @@ def register_tenant_backend_provider(provider: _TenantBackendProvider) -> None:
 def global_backend() -> Storage:
     """The platform-wide backend chosen by ``MEDIA_STORAGE_BACKEND`` (built once per process)."""
     choice = getattr(settings, "MEDIA_STORAGE_BACKEND", "local") or "local"
-    key = f"{choice}:{settings.MEDIA_ROOT}"
+    # Keyed by the settings it is built from, so a changed setting (tests) builds a new one.
+    key = repr(
+        (
+            choice,
+            settings.MEDIA_ROOT,
+            getattr(settings, "MEDIA_S3_BUCKET", ""),
+            getattr(settings, "MEDIA_S3_ENDPOINT_URL", ""),
+            getattr(settings, "CLOUDINARY_CLOUD_NAME", ""),
+            getattr(settings, "CLOUDINARY_UPLOAD_PREFIX", ""),
+        )
+    )
     with _lock:
         if key not in _global_backend:
             _global_backend.clear()

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from PIL import Image, ImageDraw, ImageFont
+
+_FIXED = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,7 @@ def text_pdf(invoice: Invoice = Invoice(), *, pages: int = 1) -> bytes:
     from fpdf import FPDF
 
     pdf = FPDF()
+    pdf.set_creation_date(_FIXED)  # same bytes every call
     pdf.set_font("Helvetica", size=13)
     for _ in range(pages):
         pdf.add_page()
@@ -80,6 +84,7 @@ def scanned_pdf(invoice: Invoice = Invoice(), *, pages: int = 1) -> bytes:
 
     page_png = invoice_png(invoice)
     pdf = FPDF()
+    pdf.set_creation_date(_FIXED)
     for _ in range(pages):
         pdf.add_page()
         pdf.image(io.BytesIO(page_png), x=10, y=10, w=190)
