@@ -41,9 +41,13 @@ from conversations.ai import budgets  # noqa: E402
 from conversations.ai.memory import memory_clear  # noqa: E402
 from conversations.ai.services import agent_reply  # noqa: E402
 from conversations.ai.store import redis_client  # noqa: E402
-from conversations.ai_models import AICallLog  # noqa: E402
 from conversations.choices import Direction, MessageStatus, MessageType  # noqa: E402
-from conversations.models import Contact, Conversation, Message  # noqa: E402
+from conversations.models import (  # noqa: E402
+    AICallLog,  # noqa: E402
+    Contact,
+    Conversation,
+    Message,
+)
 from conversations.tests.ai_server import FakeAIServer, tool_call  # noqa: E402
 from tenants.models import Tenant  # noqa: E402
 

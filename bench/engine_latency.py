@@ -69,11 +69,10 @@ def decision_phase(count: int, keyword: str) -> None:
     from django.utils import timezone
     from django_tenants.utils import schema_context
 
-    from conversations.bot_models import Bot
     from conversations.choices import Direction, MessageStatus, MessageType
     from conversations.engine.bots import bot_for_phone_number
     from conversations.engine.services import engine_handle_inbound
-    from conversations.models import Contact, Conversation, Message
+    from conversations.models import Bot, Contact, Conversation, Message
 
     def inbound(text: str) -> Message:
         wa_id = "1888" + str(uuid.uuid4().int)[:9]

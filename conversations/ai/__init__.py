@@ -9,5 +9,5 @@ Modules: ``client`` (the OpenAI-compatible endpoint), ``tools`` (schemas, valida
 execution), ``memory`` (last messages in Redis), ``budgets`` (daily tokens, per-contact
 hourly calls), ``knowledge`` (website → text), ``services`` (the agent loop and settings
 writes), ``selectors``, ``tasks``, ``admin`` and the API (``views``/``serializers``/``urls``).
-The models live in ``conversations/ai_models.py`` (apps keep their models in one module).
+The models live in ``conversations/models/ai.py``.
 """

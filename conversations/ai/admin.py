@@ -14,7 +14,7 @@ from django_tenants.utils import get_public_schema_name
 from conversations.ai.knowledge import FetchRefused, knowledge_fetch_start, url_check
 from conversations.ai.selectors import AI_OFF_MESSAGE, ai_endpoint_configured
 from conversations.ai.services import AI_SETTINGS_FIELDS, ai_settings_update
-from conversations.ai_models import AIAgentSettings, AICallLog, AIToolCallLog, KnowledgeFetchJob
+from conversations.models import AIAgentSettings, AICallLog, AIToolCallLog, KnowledgeFetchJob
 
 
 def _in_tenant() -> bool:

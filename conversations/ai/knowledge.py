@@ -38,7 +38,7 @@ from django.utils import timezone
 
 from bizmitra.errors import ValidationFailed
 from conversations.ai.choices import KnowledgeJobStatus
-from conversations.ai_models import KNOWLEDGE_MAX_CHARS, AIAgentSettings, KnowledgeFetchJob
+from conversations.models import KNOWLEDGE_MAX_CHARS, AIAgentSettings, KnowledgeFetchJob
 
 logger = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
-from conversations.ai_models import AIAgentSettings, KnowledgeFetchJob
+from conversations.models import AIAgentSettings, KnowledgeFetchJob
 
 
 def ai_settings_get() -> AIAgentSettings:

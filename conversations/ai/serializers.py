@@ -2,7 +2,7 @@ from django.db import connection
 from rest_framework import serializers
 
 from conversations.ai import budgets
-from conversations.ai_models import AIAgentSettings, KnowledgeFetchJob
+from conversations.models import AIAgentSettings, KnowledgeFetchJob
 
 KNOWLEDGE_INPUT_MAX_CHARS = 100_000
 

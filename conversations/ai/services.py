@@ -48,8 +48,8 @@ from conversations.ai.tools import (
     tool_call_run,
     tool_definitions,
 )
-from conversations.ai_models import KNOWLEDGE_MAX_CHARS, AIAgentSettings, AICallLog, AIToolCallLog
 from conversations.choices import ConversationStatus
+from conversations.models import KNOWLEDGE_MAX_CHARS, AIAgentSettings, AICallLog, AIToolCallLog
 
 logger = logging.getLogger(__name__)
 

@@ -4,5 +4,5 @@
 working hours, rules and flows, then the AI agent, then the fallback); ``bots`` holds the
 bots and their schedules, ``hours`` the working-hours arithmetic, ``handoff`` the human
 takeover. It runs from the ``message.received`` event (``listeners``) in a Celery task
-(``tasks``). Models: ``conversations/bot_models.py``.
+(``tasks``). Models: ``conversations/models/engine.py``.
 """

@@ -10,7 +10,10 @@ from django.contrib import admin, messages
 from django.db import connection, transaction
 
 from conversations.admin_inbound import TenantOnlyAdmin
-from conversations.bot_models import (
+from conversations.choices import ConversationStatus
+from conversations.engine.bots import bot_audit_record, bot_disable, bot_enable, bot_phone_number_assign
+from conversations.engine.handoff import conversation_handoff, conversation_return_to_bot
+from conversations.models import (
     Bot,
     BotAuditLog,
     BotPhoneNumber,
@@ -21,9 +24,6 @@ from conversations.bot_models import (
     HumanTakeover,
     WorkingHours,
 )
-from conversations.choices import ConversationStatus
-from conversations.engine.bots import bot_audit_record, bot_disable, bot_enable, bot_phone_number_assign
-from conversations.engine.handoff import conversation_handoff, conversation_return_to_bot
 
 
 class BotPhoneNumberForm(forms.ModelForm):

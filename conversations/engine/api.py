@@ -11,7 +11,6 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from bizmitra.errors import ValidationFailed
-from conversations.bot_models import Bot, BotSchedule
 from conversations.engine import selectors
 from conversations.engine.bots import bot_disable, bot_enable, bot_schedule_create
 from conversations.engine.handoff import (
@@ -20,6 +19,7 @@ from conversations.engine.handoff import (
     conversation_handoff,
     conversation_return_to_bot,
 )
+from conversations.models import Bot, BotSchedule
 from conversations.selectors import conversation_get
 
 

@@ -18,7 +18,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from bizmitra.errors import ValidationFailed
-from conversations.bot_models import Bot, BotAuditLog, BotPhoneNumber, BotSchedule
+from conversations.models import Bot, BotAuditLog, BotPhoneNumber, BotSchedule
 
 logger = logging.getLogger(__name__)
 

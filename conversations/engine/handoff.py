@@ -20,10 +20,9 @@ from django.utils import timezone
 
 from bizmitra.errors import ValidationFailed
 from bizmitra.events import publish
-from conversations.bot_models import Bot, HandoffEvent, HandoffSettings
 from conversations.choices import ConversationStatus, Direction
 from conversations.engine.bots import SYSTEM_ACTOR, actor_split, bot_for_phone_number
-from conversations.models import Conversation, Message
+from conversations.models import Bot, Conversation, HandoffEvent, HandoffSettings, Message
 
 logger = logging.getLogger(__name__)
 

@@ -4,7 +4,7 @@ of the tenant may read them, like the rest of the conversations API."""
 from django.db.models import QuerySet
 
 from bizmitra.errors import NotFound
-from conversations.bot_models import Bot, BotSchedule, EngineDecision
+from conversations.models import Bot, BotSchedule, EngineDecision
 
 
 def bot_list() -> QuerySet[Bot]:

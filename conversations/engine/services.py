@@ -40,7 +40,6 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from bizmitra.errors import ValidationFailed
-from conversations.bot_models import Bot, EngineDecision
 from conversations.choices import ConversationStatus, Direction, MessageType
 from conversations.engine.bots import SYSTEM_ACTOR, bot_for_phone_number
 from conversations.engine.handoff import (
@@ -54,7 +53,7 @@ from conversations.engine.handoff import (
     remember,
 )
 from conversations.engine.hours import bot_closed_since
-from conversations.models import Contact, Conversation, Message
+from conversations.models import Bot, Contact, Conversation, EngineDecision, Message
 from templates.choices import NO_ACTION, BuiltinIntent, FlowAction
 
 logger = logging.getLogger(__name__)

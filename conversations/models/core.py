@@ -139,7 +139,3 @@ class PendingStatus(models.Model):
 
     def __str__(self) -> str:
         return f"{self.status} for {self.wamid}"
-
-
-from conversations.ai_models import *  # noqa: E402,F401,F403
-from conversations.bot_models import *  # noqa: E402,F401,F403

@@ -21,7 +21,7 @@ from django.db import models
 from django.db.models import Q
 
 from conversations.choices import ConversationStatus
-from conversations.models import Conversation
+from conversations.models.core import Conversation
 
 __all__ = [
     "Bot",

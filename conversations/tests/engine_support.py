@@ -19,9 +19,8 @@ from typing import Any
 import pytest
 from django_tenants.utils import schema_context
 
-from conversations.bot_models import Bot, EngineDecision
 from conversations.choices import Direction
-from conversations.models import Contact, Conversation, Message
+from conversations.models import Bot, Contact, Conversation, EngineDecision, Message
 from templates.choices import FlowAction, MatchType, TemplateKind
 from templates.models import FlowRule, FlowSettings, MessageTemplate, TemplateButton
 from tests.support import PYTHON, ROOT, free_port, start_process, stop_process, subprocess_env, wait_for, wait_for_port
@@ -248,7 +247,7 @@ def default_bot(schema: str) -> Bot:
 
 def bot_reset(schema: str) -> None:
     """Put the tenant's bots back the way a fresh tenant has them: one default bot, all on."""
-    from conversations.bot_models import BotSchedule, HandoffSettings, WorkingHours
+    from conversations.models import BotSchedule, HandoffSettings, WorkingHours
 
     with schema_context(schema):
         Bot.objects.filter(is_default=False).delete()

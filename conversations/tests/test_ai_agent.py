@@ -16,8 +16,8 @@ from conversations.ai import budgets
 from conversations.ai.memory import MEMORY_WINDOW, memory_append, memory_get
 from conversations.ai.services import agent_reply, ai_settings_update
 from conversations.ai.store import redis_client
-from conversations.ai_models import AICallLog, AIToolCallLog
 from conversations.choices import ConversationStatus
+from conversations.models import AICallLog, AIToolCallLog
 from conversations.tests.ai_server import FakeAIServer, tool_call
 from conversations.tests.ai_support import ai_redis_clear, conversation_make, history_add, message_add
 from leads.models import Lead

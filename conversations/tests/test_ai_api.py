@@ -7,7 +7,7 @@ from django.test import Client
 from django_tenants.utils import schema_context
 from pytest_httpserver import HTTPServer
 
-from conversations.ai_models import AIAgentSettings, KnowledgeFetchJob
+from conversations.models import AIAgentSettings, KnowledgeFetchJob
 from conversations.tests.ai_support import ai_redis_clear
 from tenants.services import owner_create
 from tests.support import free_port, wait_for

@@ -3,7 +3,7 @@
 import pytest
 from django_tenants.utils import schema_context
 
-from conversations.bot_models import Bot, BotAuditLog, BotSchedule
+from conversations.models import Bot, BotAuditLog, BotSchedule
 from tests.tenancy import ALPHA, tenant_client
 
 pytestmark = pytest.mark.django_db

@@ -8,7 +8,6 @@ from django.utils import timezone
 from django_tenants.utils import schema_context
 
 from bizmitra.errors import ValidationFailed
-from conversations.bot_models import Bot, BotAuditLog, BotPhoneNumber, BotSchedule, EngineDecision, WorkingHours
 from conversations.engine.bots import (
     bot_for_phone_number,
     bot_phone_number_assign,
@@ -17,6 +16,7 @@ from conversations.engine.bots import (
 )
 from conversations.engine.hours import bot_closed_since, zone_for
 from conversations.engine.tasks import bot_schedules_apply_task
+from conversations.models import Bot, BotAuditLog, BotPhoneNumber, BotSchedule, EngineDecision, WorkingHours
 from conversations.tests.engine_support import (
     Customer,
     Flows,

@@ -7,8 +7,8 @@ import uuid
 import pytest
 from django_tenants.utils import schema_context
 
-from conversations.bot_models import Bot
 from conversations.engine.bots import bot_phone_number_assign
+from conversations.models import Bot
 from conversations.tests.engine_support import Customer, Flows, body_of, bot_reset, default_bot, token
 from tenants.models import PhoneNumber
 from tests.tenancy import ALPHA

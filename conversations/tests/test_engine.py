@@ -5,9 +5,8 @@ opt-out/opt-in, replays; the AI path is in test_engine_ai.py."""
 import pytest
 from django_tenants.utils import schema_context
 
-from conversations.bot_models import EngineDecision
 from conversations.engine.services import DEFAULT_FALLBACK_TEXT, engine_handle_message
-from conversations.models import Message
+from conversations.models import EngineDecision, Message
 from conversations.tests.engine_support import (
     Customer,
     Flows,

@@ -9,9 +9,8 @@ from django_tenants.utils import schema_context
 from conversations.ai.memory import memory_get
 from conversations.ai.selectors import ai_settings_get
 from conversations.ai.services import ai_settings_update
-from conversations.ai_models import AICallLog, AIToolCallLog
-from conversations.bot_models import EngineDecision, HandoffEvent
 from conversations.choices import ConversationStatus
+from conversations.models import AICallLog, AIToolCallLog, EngineDecision, HandoffEvent
 from conversations.tests.ai_server import tool_call
 from conversations.tests.engine_support import (
     Customer,

@@ -10,11 +10,10 @@ from django.utils import timezone
 from django_tenants.utils import schema_context
 
 from bizmitra.events import listens_to
-from conversations.bot_models import EngineDecision, HandoffEvent, HandoffSettings
 from conversations.choices import ConversationStatus, Direction, MessageStatus, MessageType
 from conversations.engine.handoff import conversation_handoff, handoffs_auto_return
 from conversations.engine.tasks import handoff_auto_return_task
-from conversations.models import Contact, Conversation, Message
+from conversations.models import Contact, Conversation, EngineDecision, HandoffEvent, HandoffSettings, Message
 from conversations.tests.engine_support import (
     Customer,
     Flows,

@@ -2,7 +2,7 @@
 
 from rest_framework import serializers
 
-from conversations.bot_models import Bot
+from conversations.models import Bot
 from templates.models import FlowRule, MessageTemplate, TemplateButton, TemplateListRow
 
 

@@ -4,7 +4,7 @@ the API and the admin (alpha's schema)."""
 import pytest
 
 from bizmitra.errors import ValidationFailed
-from conversations.bot_models import Bot
+from conversations.models import Bot
 from templates.choices import BuiltinIntent, MatchType
 from templates.models import FlowRule
 from templates.services import flow_match, flow_rule_update
