@@ -5,8 +5,11 @@ the layout itself.
 """
 
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import render
+
+from conversations.selectors import user_is_owner
 
 _SOON = {
     "leads": ("Leads", "Every enquiry your bot captures, with stage, score and follow-ups — in a pipeline view."),
@@ -19,5 +22,7 @@ _SOON = {
 def coming_soon(request, section: str):
     if section not in _SOON:
         raise Http404("No such page.")
+    if section == "settings" and not user_is_owner(request.user):
+        raise PermissionDenied("Only owners can change settings.")
     label, blurb = _SOON[section]
     return render(request, "layout/coming_soon.html", {"section": section, "label": label, "blurb": blurb})

@@ -143,3 +143,77 @@ def filesize(value) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     return f"{size:.1f} GB"
+
+
+@register.filter
+def message_text(value) -> str:
+    """Customer or team text: escaped, links clickable (opening in a new tab), line breaks kept."""
+    from django.utils.html import urlize
+
+    html = urlize(str(value or ""), trim_url_limit=60, nofollow=True, autoescape=True)
+    html = html.replace("<a ", '<a target="_blank" rel="noopener noreferrer nofollow" ')
+    return mark_safe(html.replace("\n", "<br>"))  # built from escaped text only
+
+
+TICKS = {
+    "queued": ("clock", "Queued"),
+    "sending": ("clock", "Sending"),
+    "sent": ("sent", "Sent"),
+    "delivered": ("delivered", "Delivered"),
+    "read": ("read", "Read"),
+    "played": ("read", "Played"),
+    "failed": ("failed", "Failed"),
+    "dead": ("failed", "Not sent"),
+}
+
+
+@register.inclusion_tag("conversations/_tick.html")
+def tick(status: str):
+    kind, label = TICKS.get(status, ("clock", status or "Queued"))
+    return {"kind": kind, "label": label, "status": status}
+
+
+@register.filter
+def media_size(message) -> str:
+    try:
+        return filesize(message.media_file.size) if message.media_file else ""
+    except (OSError, ValueError):
+        return ""
+
+
+@register.filter
+def map_url(location: dict) -> str:
+    try:
+        lat, lon = float(location.get("latitude")), float(location.get("longitude"))
+    except (TypeError, ValueError, AttributeError):
+        return ""
+    return f"https://www.openstreetmap.org/?mlat={lat:.6f}&mlon={lon:.6f}#map=16/{lat:.6f}/{lon:.6f}"
+
+
+@register.filter
+def get_item(mapping, key):
+    try:
+        return mapping.get(key)
+    except AttributeError:
+        return None
+
+
+@register.filter
+def hours_left(value: datetime | None) -> str:
+    if not value:
+        return ""
+    seconds = (value - timezone.now()).total_seconds()
+    if seconds <= 0:
+        return "closed"
+    hours, rest = divmod(int(seconds), 3600)
+    if hours:
+        return f"{hours}h {rest // 60}m"
+    return f"{rest // 60}m"
+
+
+@register.filter
+def person(user, fallback: str = "A teammate") -> str:
+    """A teammate's name for the page: full name, else email, else ``fallback`` (no user)."""
+    if user is None:
+        return fallback
+    return user.get_full_name() or user.email or user.get_username() or fallback
