@@ -2,6 +2,7 @@ from django.db import connection
 from rest_framework import serializers
 
 from conversations.ai import budgets
+from conversations.ai.selectors import ai_endpoint_configured
 from conversations.models import AIAgentSettings, KnowledgeFetchJob
 
 KNOWLEDGE_INPUT_MAX_CHARS = 100_000
@@ -11,6 +12,10 @@ class AISettingsOutputSerializer(serializers.ModelSerializer):
     # The tenant's own provider key is write-only: the API only says whether one is set.
     api_key_set = serializers.SerializerMethodField()
     tokens_used_today = serializers.SerializerMethodField()
+    endpoint_configured = serializers.SerializerMethodField(
+        help_text="False: no key and no OpenAI-compatible base URL of our own are configured, so the AI is off "
+        "whatever `enabled` says (no call is made; unmatched messages get the fallback)."
+    )
 
     class Meta:
         model = AIAgentSettings
@@ -20,6 +25,7 @@ class AISettingsOutputSerializer(serializers.ModelSerializer):
             "system_prompt",
             "temperature",
             "api_key_set",
+            "endpoint_configured",
             "business_profile",
             "knowledge",
             "knowledge_source_url",
@@ -33,6 +39,9 @@ class AISettingsOutputSerializer(serializers.ModelSerializer):
 
     def get_api_key_set(self, obj) -> bool:
         return bool(obj.api_key)
+
+    def get_endpoint_configured(self, obj) -> bool:
+        return ai_endpoint_configured(config=obj)
 
     def get_tokens_used_today(self, obj) -> int:
         return budgets.tokens_used_today(schema_name=connection.schema_name)

@@ -116,3 +116,10 @@ def test_the_ai_settings_page_says_it_too(alpha, db, no_endpoint):
     assert page.status_code == 200
     assert any(AI_OFF_MESSAGE in str(m) for m in get_messages(page.wsgi_request))
     assert AI_OFF_MESSAGE in page.content.decode()
+
+
+def test_the_ai_settings_api_says_whether_an_endpoint_is_configured(alpha, db, no_endpoint):
+    client = tenant_client(alpha, login=True)
+    assert client.get("/api/ai/settings").json()["endpoint_configured"] is False
+    no_endpoint.OPENAI_BASE_URL = "http://127.0.0.1:11434/v1"
+    assert client.get("/api/ai/settings").json()["endpoint_configured"] is True
