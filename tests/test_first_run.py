@@ -233,6 +233,7 @@ def test_make_run_serves_the_demo(tmp_path):
     log_dir = ROOT / "var" / "test-logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     product = Product(env, log_dir / f"first-run-{run}.log")
+    checked = False
     try:
         wait_for(lambda: _up(web, product), timeout=STARTUP_SECONDS, interval=1, what="the web server")
         wait_for(lambda: _sandbox_up(sandbox), timeout=60, interval=0.5, what="the Graph sandbox")
@@ -247,10 +248,35 @@ def test_make_run_serves_the_demo(tmp_path):
         _check_customer_side(web=web, sandbox=sandbox, database=database)
         _check_trigger(web=web, sandbox=sandbox, api_key=api_key)
         _check_ai_off(sandbox=sandbox, database=database)
+        checked = True
     finally:
         stopped = product.stop()
-        _drop_database(database)
+        try:
+            if stopped and checked:
+                _check_next_run_shows_no_key(env, database=database)
+        finally:
+            _drop_database(database)
     assert stopped, "the process group did not stop on SIGTERM within 60 s:\n" + product.log()[-3000:]
+
+
+def _check_next_run_shows_no_key(env: dict[str, str], *, database: str) -> None:
+    """The next `make run` finds the demo and prints no key: it was shown once, only its hash is kept."""
+    done = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "python"), "manage.py", "ensure_demo_tenant"],
+        cwd=ROOT,
+        env={**env, "DJANGO_SETTINGS_MODULE": "bizmitra.settings.base"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["api_key"] == ""
+    keys = _query(
+        database,
+        "SELECT t.schema_name, count(k.id) FROM public.tenants_tenant t "
+        "LEFT JOIN public.tenants_apikey k ON k.tenant_id = t.id GROUP BY t.schema_name ORDER BY 1",
+    )
+    assert keys == [("demo", 1), ("public", 0)]
 
 
 def _check_banner(banner: str, *, web: int) -> None:
