@@ -15,11 +15,15 @@ from django.utils.functional import SimpleLazyObject
 from django_tenants.utils import get_public_schema_name
 
 from conversations.ai.selectors import AI_OFF_MESSAGE, ai_endpoint_configured, ai_settings_get
+from conversations.selectors import user_is_owner
 
 
 @dataclass(frozen=True)
 class AIStatus:
-    """``off``: AI is switched on for the tenant but no endpoint is configured, so it cannot answer."""
+    """``off``: AI is switched on for the tenant but no endpoint is configured, so it cannot answer.
+
+    ``settings_url``: where to fix it, for owners only (empty for agents).
+    """
 
     off: bool
     message: str = AI_OFF_MESSAGE
@@ -33,10 +37,13 @@ def _ai_status(request) -> AIStatus:
     config = ai_settings_get()
     # A tenant that switched AI off on purpose gets no nagging banner.
     off = config.enabled and not ai_endpoint_configured(config=config)
-    try:
-        url = reverse("admin:conversations_aiagentsettings_changelist")
-    except NoReverseMatch:  # the tenant admin is not mounted (e.g. a test urlconf)
-        url = ""
+    url = ""
+    # Only owners may change the AI settings; agents are told to ask one instead of a 403.
+    if off and user_is_owner(user):
+        try:
+            url = reverse("admin:conversations_aiagentsettings_changelist")
+        except NoReverseMatch:  # the tenant admin is not mounted (e.g. a test urlconf)
+            url = ""
     return AIStatus(off=off, settings_url=url)
 
 

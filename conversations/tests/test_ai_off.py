@@ -86,6 +86,13 @@ def test_the_banner_says_ai_is_off_and_links_to_the_ai_settings(in_alpha, no_end
     assert 'href="/admin/conversations/aiagentsettings/"' in html
 
 
+def test_agents_see_the_banner_without_a_link_they_could_not_use(in_alpha, no_endpoint):
+    agent = get_user_model().objects.create_user("agent@alpha.test", "agent@alpha.test", "agent-pass", is_staff=True)
+    html = banner(agent)
+    assert AI_OFF_MESSAGE in html and "an owner" in html
+    assert "/admin/conversations/aiagentsettings/" not in html
+
+
 @pytest.mark.parametrize("how", ["platform key", "local base url", "tenant key", "switched off"])
 def test_no_banner_when_ai_can_work_or_was_switched_off(in_alpha, no_endpoint, how):
     if how == "platform key":
