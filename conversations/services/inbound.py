@@ -1,12 +1,19 @@
 """Inbound WhatsApp writes in a tenant's schema: contacts, conversations, messages, media.
 
 ``inbound_part_store`` is what ``conversations.whatsapp.ingest`` calls for each tenant's
-share of a webhook. Exactly-once comes from the database, not from pre-checks: a message
-is unique on its wamid (a redelivery, alone or inside a batch, inserts nothing and
-publishes nothing), a conversation is unique per contact, and contacts are created with
-an IntegrityError retry, so parallel deliveries of one burst converge on the same rows.
-Rows are written in a fixed order (contacts by key, messages by Meta's timestamp then
-wamid) so that two deliveries touching the same people cannot deadlock each other.
+share of a webhook. A part costs a fixed number of statements whatever its size (issue 9:
+a burst is stored at thousands of messages a second, not row by row): one read of the
+wamids already stored, one multi-row upsert each for contacts, conversations and messages
+(``bizmitra.db.insert_on_conflict``), one read of reaction targets when there are
+reactions, then the statuses. Exactly-once comes from the database, not from the
+pre-check: messages are inserted with ``ON CONFLICT (wamid) DO NOTHING RETURNING``, and
+only the rows that statement really inserted get events and media downloads, so a
+redelivery, alone, inside a batch or in parallel, publishes nothing twice. A conversation
+is unique per contact and contacts are upserted on their keys, so parallel deliveries of
+one burst converge on the same rows. Rows are written in a fixed order (contacts with a
+phone by ``wa_id``, then those known only by ``user_id``; conversations by contact id;
+messages by Meta's timestamp then wamid) so that two deliveries touching the same people
+cannot deadlock each other.
 """
 
 from __future__ import annotations
@@ -17,10 +24,11 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from django.db import IntegrityError, transaction
-from django.db.models import Case, DateTimeField, F, Q, Value, When
+from django.db.models import Case, DateTimeField, F, IntegerField, Q, Value, When
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
+from bizmitra.db import GREATEST, NEW_UNLESS_EMPTY, OLD_UNLESS_NULL, insert_on_conflict
 from bizmitra.events import publish
 from conversations.choices import ConversationStatus, Direction, MediaStatus, MessageStatus
 from conversations.models import Contact, Conversation, Message
@@ -35,50 +43,29 @@ from conversations.whatsapp.parsing import STATUS_RANK, InboundMessage, StatusUp
 logger = logging.getLogger(__name__)
 
 _ContactKey = tuple[str, str]
+"""(wa_id or "", user_id or ""): how one inbound message names its sender."""
+
+# A closed conversation opens again when the customer writes; other states are kept.
+_REOPEN = ("CASE WHEN {old} = %s THEN %s ELSE {old} END", (ConversationStatus.CLOSED, ConversationStatus.OPEN))
 
 
-@transaction.atomic
+# Nested in ingest's per-part savepoint, a savepoint of its own would only cost two more
+# statements per part; called alone, it still runs in one transaction.
+@transaction.atomic(savepoint=False)
 def inbound_part_store(*, messages: Sequence[InboundMessage], statuses: Sequence[StatusUpdate] = ()) -> list[Message]:
     """Store one tenant's messages and apply its statuses; return the messages created.
 
-    Call inside the tenant's schema. Re-runnable: messages already stored are skipped with
-    one query, and statuses only move forward.
+    Call inside the tenant's schema. Re-runnable: messages already stored are skipped, and
+    statuses only move forward. For every message created, publishes ``message.received``
+    (message_id, conversation_id, contact_id) and, for media, schedules the download; then
+    one ``messages.received`` (message_ids, conversation_ids: one per message, in Meta's
+    timestamp order) for the whole part. Statuses are applied after the messages, so a
+    status for a message of the same part finds it.
     """
-    created: list[Message] = []
-    fresh = _not_stored(messages)
-    if fresh:
-        conversations = _conversations_for(fresh)
-        for inbound in fresh:
-            message = message_receive(inbound=inbound, conversation=conversations[_key(inbound)])
-            if message is not None:
-                created.append(message)
+    created = _messages_store(_not_stored(messages))
     for update in sorted(statuses, key=lambda s: (s.timestamp, STATUS_RANK.get(s.status, 0))):
         status_apply(update=update)
     return created
-
-
-def message_receive(*, inbound: InboundMessage, conversation: Conversation) -> Message | None:
-    """Insert one inbound message unless its wamid is stored already; None for a duplicate.
-
-    Publishes ``message.received`` and schedules the media download only for a new row.
-    """
-    message = _message_from(inbound, conversation)
-    try:
-        with transaction.atomic():
-            message.save(force_insert=True)
-    except IntegrityError:
-        if Message.objects.filter(wamid=inbound.wamid).exists():
-            return None  # a parallel or earlier delivery stored it first
-        raise
-    publish(
-        "message.received",
-        message_id=message.pk,
-        conversation_id=conversation.pk,
-        contact_id=conversation.contact_id,
-    )
-    if message.media_status == MediaStatus.PENDING:
-        _schedule_media_fetch(message.pk)
-    return message
 
 
 def contact_upsert(*, wa_id: str | None, user_id: str | None, profile_name: str = "", seen_at: datetime) -> Contact:
@@ -86,6 +73,8 @@ def contact_upsert(*, wa_id: str | None, user_id: str | None, profile_name: str 
 
     Moves ``last_inbound_at`` forward only (webhooks arrive out of order) and keeps the
     latest non-empty profile name. Holds the contact's row lock until the transaction ends.
+    Row by row: ``inbound_part_store`` uses it only for parts whose contacts the bulk
+    upsert cannot take (one phone under two user ids, keys that belong to two contacts).
     """
     lookup = Q(pk__in=[])
     if wa_id:
@@ -114,23 +103,6 @@ def contact_upsert(*, wa_id: str | None, user_id: str | None, profile_name: str 
     raise IntegrityError(f"could not create or find the contact {wa_id or user_id}")
 
 
-def conversation_for_contact(*, contact: Contact, phone_number_id: str, message_at: datetime) -> Conversation:
-    """The contact's one conversation, created on first contact; ``last_message_at`` only moves
-    forward, and a closed conversation opens again when the customer writes."""
-    conversation, created = Conversation.objects.get_or_create(
-        contact=contact,
-        defaults={"phone_number_id": phone_number_id, "last_message_at": message_at},
-    )
-    if not created:
-        Conversation.objects.filter(pk=conversation.pk).update(
-            last_message_at=Greatest(F("last_message_at"), Value(message_at, DateTimeField())),
-            status=Case(
-                When(status=ConversationStatus.CLOSED, then=Value(ConversationStatus.OPEN)), default=F("status")
-            ),
-        )
-    return conversation
-
-
 # -- media: the download code lives in conversations.services.media -------------------------
 
 
@@ -153,29 +125,183 @@ def _not_stored(messages: Sequence[InboundMessage]) -> list[InboundMessage]:
     return sorted(fresh.values(), key=lambda m: (m.timestamp, m.wamid))
 
 
-def _conversations_for(messages: Sequence[InboundMessage]) -> dict[_ContactKey, Conversation]:
-    by_contact: dict[_ContactKey, list[InboundMessage]] = defaultdict(list)
-    for message in messages:
-        by_contact[_key(message)].append(message)
-    conversations: dict[_ContactKey, Conversation] = {}
-    for key in sorted(by_contact):
-        group = by_contact[key]
-        latest = max(_when(m.timestamp) for m in group)
-        names = [m.contact.profile_name for m in group if m.contact.profile_name]
+def _messages_store(fresh: list[InboundMessage]) -> list[Message]:
+    """Insert ``fresh`` (sorted, one per wamid) with their contacts and conversations."""
+    if not fresh:
+        return []
+    at = {m.wamid: _when(m.timestamp) for m in fresh}
+    contact_ids = _contacts_upsert(fresh, at)
+    conversation_ids = _conversations_upsert(fresh, at, contact_ids)
+    contact_of = {conversation_ids[c]: c for c in contact_ids.values()}
+
+    targets = {m.reaction_to_wamid for m in fresh if m.type == "reaction" and m.reaction_to_wamid}
+    # The reacted-to wamid stays in `payload` (Meta's raw message) when it is not stored.
+    stored_targets = dict(Message.objects.filter(wamid__in=targets).values_list("wamid", "pk")) if targets else {}
+    rows = [
+        _message_from(
+            m,
+            conversation_id=conversation_ids[contact_ids[_key(m)]],
+            reaction_to_id=stored_targets.get(m.reaction_to_wamid) if m.type == "reaction" else None,
+            timestamp=at[m.wamid],
+        )
+        for m in fresh
+    ]
+    # Only the rows this statement inserted come back: a wamid a parallel delivery stored a
+    # moment ago (after the pre-check) is skipped here, so it gets no second event.
+    inserted = dict(insert_on_conflict(Message, rows, conflict=["wamid"], returning=["wamid", "pk"]))
+    created = [row for row in rows if row.wamid in inserted]
+    for row in created:
+        row.pk = inserted[row.wamid]
+        row._state.adding = False
+        row._state.db = "default"
+    _reactions_within_link(fresh, created)
+
+    for row in created:
+        publish(
+            "message.received",
+            message_id=row.pk,
+            conversation_id=row.conversation_id,
+            contact_id=contact_of[row.conversation_id],
+        )
+        if row.media_status == MediaStatus.PENDING:
+            _schedule_media_fetch(row.pk)
+    if created:
+        # One event for the whole part, so a listener can handle a burst in one go (issue 9).
+        publish(
+            "messages.received",
+            message_ids=[row.pk for row in created],
+            conversation_ids=[row.conversation_id for row in created],
+        )
+    return created
+
+
+def _contacts_upsert(fresh: list[InboundMessage], at: dict[str, datetime]) -> dict[_ContactKey, int]:
+    """Contact id for each sender key of ``fresh``, contacts created or updated."""
+    by_key: dict[_ContactKey, list[InboundMessage]] = defaultdict(list)
+    by_phone: dict[str, list[InboundMessage]] = defaultdict(list)
+    for message in fresh:
+        by_key[_key(message)].append(message)
+        if message.contact.wa_id:
+            by_phone[message.contact.wa_id].append(message)
+    keys = sorted(by_key, key=_lock_order)
+    # A phone seen under two user ids in one part: which contact gets which id is
+    # contact_upsert's call, one key at a time.
+    if all(len({m.contact.user_id for m in group if m.contact.user_id}) <= 1 for group in by_phone.values()):
+        try:
+            with transaction.atomic():
+                return _contacts_bulk_upsert(keys, by_key, by_phone, at)
+        except IntegrityError:
+            # A user_id that already belongs to another contact (one first seen without
+            # its phone, a number that changed hands): contact_upsert sorts it out.
+            logger.info("inbound contacts collide on user_id; storing them one by one")
+    ids: dict[_ContactKey, int] = {}
+    for key in keys:
+        seen_at, profile_name = _latest(by_key[key], at)
         contact = contact_upsert(
-            wa_id=group[0].contact.wa_id,
-            user_id=group[0].contact.user_id,
-            profile_name=names[-1] if names else "",
-            seen_at=latest,
+            wa_id=key[0] or None, user_id=key[1] or None, profile_name=profile_name, seen_at=seen_at
         )
-        conversations[key] = conversation_for_contact(
-            contact=contact, phone_number_id=group[0].phone_number_id, message_at=latest
+        ids[key] = contact.pk
+    return ids
+
+
+def _contacts_bulk_upsert(
+    keys: list[_ContactKey],
+    by_key: dict[_ContactKey, list[InboundMessage]],
+    by_phone: dict[str, list[InboundMessage]],
+    at: dict[str, datetime],
+) -> dict[_ContactKey, int]:
+    # contact_upsert's rules in two statements: times only move forward, the newest
+    # non-empty name wins, and a contact with a phone learns its user id if it had none.
+    with_phone = []
+    for wa_id in sorted(by_phone):
+        group = by_phone[wa_id]
+        seen_at, profile_name = _latest(group, at)
+        user_id = next((m.contact.user_id for m in group if m.contact.user_id), None)
+        with_phone.append(Contact(wa_id=wa_id, user_id=user_id, profile_name=profile_name, last_inbound_at=seen_at))
+    user_only = []
+    for key in keys:
+        if not key[0]:
+            seen_at, profile_name = _latest(by_key[key], at)
+            user_only.append(Contact(user_id=key[1], profile_name=profile_name, last_inbound_at=seen_at))
+    times_and_name = {"last_inbound_at": GREATEST, "profile_name": NEW_UNLESS_EMPTY}
+    by_wa_id = dict(
+        insert_on_conflict(
+            Contact,
+            with_phone,
+            conflict=["wa_id"],
+            update={**times_and_name, "user_id": OLD_UNLESS_NULL},
+            returning=["wa_id", "pk"],
         )
-    return conversations
+    )
+    by_user_id = dict(
+        insert_on_conflict(Contact, user_only, conflict=["user_id"], update=times_and_name, returning=["user_id", "pk"])
+    )
+    return {key: by_wa_id[key[0]] if key[0] else by_user_id[key[1]] for key in keys}
+
+
+def _conversations_upsert(
+    fresh: list[InboundMessage], at: dict[str, datetime], contact_ids: dict[_ContactKey, int]
+) -> dict[int, int]:
+    """Conversation id per contact id: created on first contact; ``last_message_at`` only
+    moves forward, and a closed conversation opens again when the customer writes."""
+    latest: dict[int, datetime] = {}
+    phone_number_id: dict[int, str] = {}
+    for message in fresh:
+        contact_id = contact_ids[_key(message)]
+        latest[contact_id] = max(latest.get(contact_id, at[message.wamid]), at[message.wamid])
+        phone_number_id.setdefault(contact_id, message.phone_number_id)
+    rows = [
+        Conversation(contact_id=c, phone_number_id=phone_number_id[c], last_message_at=latest[c])
+        for c in sorted(latest)
+    ]
+    return dict(
+        insert_on_conflict(
+            Conversation,
+            rows,
+            conflict=["contact"],
+            update={"last_message_at": GREATEST, "status": _REOPEN},
+            returning=["contact", "pk"],
+        )
+    )
+
+
+def _reactions_within_link(fresh: list[InboundMessage], created: list[Message]) -> None:
+    # A reaction to a message of the same part: the target had no id yet when the rows
+    # were built. Rare (customers mostly react to the business's messages, stored earlier).
+    ids = {row.wamid: row.pk for row in created}
+    targets = {m.wamid: m.reaction_to_wamid for m in fresh if m.type == "reaction" and m.reaction_to_wamid}
+    links = {
+        row.pk: ids[targets[row.wamid]]
+        for row in created
+        if row.reaction_to_id is None and targets.get(row.wamid) in ids
+    }
+    if not links:
+        return
+    Message.objects.filter(pk__in=links).update(
+        reaction_to_id=Case(
+            *(When(pk=pk, then=Value(target)) for pk, target in links.items()), output_field=IntegerField()
+        )
+    )
+    for row in created:
+        row.reaction_to_id = links.get(row.pk, row.reaction_to_id)
+
+
+def _latest(messages: list[InboundMessage], at: dict[str, datetime]) -> tuple[datetime, str]:
+    """The newest time and the newest non-empty profile name among ``messages``."""
+    newest = max(messages, key=lambda m: (at[m.wamid], m.wamid))
+    named = [m for m in messages if m.contact.profile_name]
+    name = max(named, key=lambda m: (at[m.wamid], m.wamid)).contact.profile_name if named else ""
+    return at[newest.wamid], name[:256]
 
 
 def _key(message: InboundMessage) -> _ContactKey:
     return message.contact.wa_id or "", message.contact.user_id or ""
+
+
+def _lock_order(key: _ContactKey) -> tuple[bool, str, str]:
+    # The bulk path locks contacts with a phone (by wa_id) before those known only by
+    # user_id; the row-by-row path keeps the same order.
+    return not key[0], key[0], key[1]
 
 
 def _fill_missing_key(contact: Contact, *, wa_id: str | None, user_id: str | None) -> None:
@@ -194,15 +320,13 @@ def _fill_missing_key(contact: Contact, *, wa_id: str | None, user_id: str | Non
         logger.warning("contact %s: %s already belongs to another contact", contact.pk, sorted(changes))
 
 
-def _message_from(inbound: InboundMessage, conversation: Conversation) -> Message:
+def _message_from(
+    inbound: InboundMessage, *, conversation_id: int, reaction_to_id: int | None, timestamp: datetime
+) -> Message:
     media = inbound.media
     error = inbound.errors[0] if inbound.errors else {}
-    reaction_to_id = None
-    if inbound.type == "reaction" and inbound.reaction_to_wamid:
-        # The reacted-to wamid stays in `payload` (Meta's raw message) when it is not stored.
-        reaction_to_id = Message.objects.filter(wamid=inbound.reaction_to_wamid).values_list("pk", flat=True).first()
     return Message(
-        conversation=conversation,
+        conversation_id=conversation_id,
         direction=Direction.INBOUND,
         type=inbound.type,
         body=inbound.text,
@@ -213,7 +337,7 @@ def _message_from(inbound: InboundMessage, conversation: Conversation) -> Messag
         context_wamid=inbound.context_wamid[:255],
         reaction_to_id=reaction_to_id,
         status=MessageStatus.RECEIVED,
-        timestamp=_when(inbound.timestamp),
+        timestamp=timestamp,
         error_code=_int_or_none(error.get("code")),
         error_title=str(error.get("title") or "")[:255],
         error_details=_error_details(error),
