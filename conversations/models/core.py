@@ -99,12 +99,19 @@ class Message(models.Model):
     media_file = models.FileField(upload_to="media/%Y/%m/", blank=True, default="")
     media_error = models.CharField(max_length=255, blank=True, default="")
     sent_by = models.ForeignKey("auth.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # The engine's opt-out and opt-in confirmations: the only messages that go to a contact
+    # who opted out (checked again when the send is claimed, not only when it is queued).
+    allow_opted_out = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["timestamp", "id"]
-        indexes = [models.Index(fields=["conversation", "timestamp"])]
+        indexes = [
+            models.Index(fields=["conversation", "timestamp"]),
+            # The engine's sweep of inbound messages still owed an answer (engine/claims.py).
+            models.Index(fields=["created_at"], name="message_inbound_created", condition=Q(direction="in")),
+        ]
 
     def __str__(self) -> str:
         return f"{self.direction} {self.type} {self.wamid or self.pk}"
