@@ -4,4 +4,8 @@ from documents import views
 
 urlpatterns = [
     path("files/<str:token>", views.media_file, name="media-file"),
+    path("documents/", views.documents_page, name="dashboard-documents"),
+    path("documents/<int:document_id>/", views.document_page, name="dashboard-document"),
+    path("documents/<int:document_id>/fields/", views.document_field_correct_view, name="dashboard-document-correct"),
+    path("documents/<int:document_id>/review/", views.document_review_view, name="dashboard-document-review"),
 ]
