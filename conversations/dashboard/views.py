@@ -131,7 +131,9 @@ def _thread_context(request: HttpRequest, conversation, *, error: str = "", comp
 
 def _composer_context(request: HttpRequest, conversation, *, thread=None, error: str = "", values=None) -> dict:
     window_closes_at = thread.window_closes_at if thread else selectors.window_closes_at(conversation.contact)
+    picked = _picked_template(conversation, values) if values and values.get("template") else {}
     return {
+        **picked,
         "conversation": conversation,
         "composer_key": uuid.uuid4().hex,
         "composer_error": error,
@@ -260,7 +262,8 @@ def _send(request: HttpRequest, conversation_id: int, send) -> HttpResponse:
         conversation = _conversation_or_404(request, conversation_id)
     except NotFound:
         return _refuse("This conversation was just assigned to a teammate. Nothing was sent.", 404)
-    values = {"text": request.POST.get("text", "")}
+    values = {"text": request.POST.get("text", ""), "template": request.POST.get("template", "")}
+    values["vars"] = {key[4:]: value for key, value in request.POST.items() if key.startswith("var_")}
     try:
         services.conversation_guard(
             conversation=conversation, user=request.user, expected_assignee=request.POST.get("expected_assignee")
@@ -365,7 +368,7 @@ def template_form(request: HttpRequest, conversation_id: int) -> HttpResponse:
     conversation = _conversation_or_404(request, conversation_id)
     template = template_get(key=request.GET.get("template", ""))
     if template is None or not template.is_meta:
-        return render(request, "conversations/_template_form.html", {"template": None})
+        return render(request, "conversations/_template_form.html", {"template": None, "conversation": conversation})
     slots = template_slots(template)
     defaults = render_context(contact=conversation.contact)
     values = {}
@@ -376,10 +379,33 @@ def template_form(request: HttpRequest, conversation_id: int) -> HttpResponse:
             source = ((template.variables or {}).get(slot) or {}).get("source", slot)
             values[slot] = str(defaults.get(source, "") or "")
     preview = _template_preview(template, values)
-    context = {"template": template, "fields": [(slot, values[slot]) for slot in slots], "preview": preview}
+    context = {
+        "conversation": conversation,
+        "template": template,
+        "fields": [(slot, values[slot]) for slot in slots],
+        "preview": preview,
+    }
     if request.GET.get("preview_only") == "1":
         return render(request, "conversations/_template_preview.html", context)
     return render(request, "conversations/_template_form.html", context)
+
+
+def _picked_template(conversation, values: dict) -> dict:
+    """After a refused template send: the same template and the values typed, to fix and resend."""
+    from templates.rendering import template_slots
+    from templates.selectors import template_get
+
+    template = template_get(key=values["template"])
+    if template is None or not template.is_meta:
+        return {}
+    typed = values.get("vars") or {}
+    fields = [(slot, typed.get(slot, "")) for slot in template_slots(template)]
+    return {
+        "picked_template": template,
+        "fields": fields,
+        "template": template,
+        "preview": _template_preview(template, dict(fields)),
+    }
 
 
 def _template_preview(template, values: dict[str, str]) -> dict:

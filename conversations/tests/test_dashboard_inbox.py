@@ -355,3 +355,35 @@ def test_catchup_lists_changes_since_a_time(alpha, owner):
     data = owner.get(f"/inbox/catchup/?since={before}&c={c.pk}").json()
     assert c.pk in data["conversations"] and m.pk in data["messages"]
     assert owner.get("/inbox/catchup/?since=nope").status_code == 422
+
+
+def test_template_picker_form_and_missing_variable(alpha, owner):
+    from templates.choices import TemplateKind
+    from templates.models import MessageTemplate
+
+    with schema_context("alpha"):
+        template = MessageTemplate.objects.create(
+            name="Reminder",
+            kind=TemplateKind.META_TEMPLATE,
+            meta_name=f"reminder_{uuid.uuid4().hex[:6]}",
+            meta_language="en",
+            meta_status="APPROVED",
+            body="Hi {{1}}, see you {{2}}",
+            meta_components=[{"type": "BODY", "text": "Hi {{1}}, see you {{2}}"}],
+        )
+        c = _conversation(name="Old One", inbound_at=timezone.now() - timedelta(hours=30))
+    form = owner.get(f"/c/{c.pk}/template-form/?template={template.key}", HTTP_HX_REQUEST="true")
+    page = form.content.decode()
+    assert form.status_code == 200 and "Variable {{1}}" in page and "Hi {{1}}, see you {{2}}" in page
+    preview = owner.get(
+        f"/c/{c.pk}/template-form/?template={template.key}&var_1=Ann&var_2=soon&preview_only=1", HTTP_HX_REQUEST="true"
+    )
+    assert "Hi Ann, see you soon" in preview.content.decode()
+    missing = owner.post(
+        f"/c/{c.pk}/template/",
+        {"template": template.key, "var_1": "Ann", "var_2": "", "idempotency_key": "t1"},
+        HTTP_HX_REQUEST="true",
+    )
+    assert missing.status_code == 422 and "{{2}}" in missing.content.decode()
+    with schema_context("alpha"):
+        assert not c.messages.exists()

@@ -286,7 +286,7 @@
   }
   function scheduleReconnect() {
     attempts += 1;
-    const delay = Math.min(15000, 500 * Math.pow(2, Math.min(attempts, 5)));
+    const delay = Math.min(5000, 500 * Math.pow(2, Math.min(attempts, 4)));
     if (attempts > 1) showConn("Reconnecting…");
     setTimeout(connect, delay);
   }

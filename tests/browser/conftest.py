@@ -1,0 +1,132 @@
+"""The dashboard in a real browser, against the real stack, started once per test session.
+
+- web: granian serving ``bizmitra.wsgi`` (static files straight from ``static/``), with the
+  session's Graph sandbox as its Graph API (the simulator and media uploads call it);
+- realtime: daphne serving ``bizmitra.asgi`` (the inbox websocket);
+- worker: the session's ``celery_worker`` (ingests webhooks, runs the engine, sends);
+- Meta: the session's ``graph_sandbox``, posting its signed webhooks to our granian.
+
+The browser is Debian's Chromium (``/usr/bin/chromium``, installed by
+``scripts/system_packages.sh``) driven by pytest-playwright; nothing is downloaded. Tenant hosts
+(alpha.test, beta.test) resolve to loopback inside the browser only (``--host-resolver-rules``).
+Screenshots land in ``var/test-artifacts/`` on every run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.support import PYTHON, ROOT, free_port, start_process, stop_process, subprocess_env, wait_for_port
+
+# Playwright's sync API runs an event loop in this thread; Django then refuses ORM calls from
+# test code ("async context") although they are plain synchronous calls. The test code never
+# runs inside that loop, so it is safe here.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+CHROMIUM = os.environ.get("BIZMITRA_CHROMIUM", "/usr/bin/chromium")
+ARTIFACTS = ROOT / "var" / "test-artifacts"
+WEBHOOK_PATH = "/webhooks/whatsapp/"
+WIDTHS = {"phone": (390, 844), "desktop": (1440, 900)}
+
+
+def pytest_collection_modifyitems(config, items):
+    if shutil.which(CHROMIUM) or Path(CHROMIUM).exists():
+        return
+    # make test installs it (scripts/system_packages.sh); a bare checkout says why it skipped.
+    skip = pytest.mark.skip(reason=f"{CHROMIUM} not installed (apt-get install chromium)")
+    for item in items:
+        if "tests/browser/" in str(item.fspath):
+            item.add_marker(skip)
+
+
+@dataclass
+class Stack:
+    web_port: int
+    ws_port: int
+    sandbox: object
+
+    def url(self, host: str, path: str = "/") -> str:
+        return f"http://{host}:{self.web_port}{path}"
+
+
+@pytest.fixture(scope="session")
+def browser_stack(tenants_setup, django_db_blocker, celery_worker, graph_sandbox):
+    """granian + daphne on free ports, sharing this run's database, Redis prefix and sandbox."""
+    web_port, ws_port = free_port(), free_port()
+    with django_db_blocker.unblock():
+        env = subprocess_env(
+            WHATSAPP_GRAPH_URL=graph_sandbox.base_url,
+            LIVE_WEBSOCKET_URL=f"ws://{{host}}:{ws_port}/ws/inbox/",
+        )
+    granian = ROOT / ".venv" / "bin" / "granian"
+    web_args = [str(granian)] if granian.exists() else [PYTHON, "-m", "granian"]
+    web_args += ["--interface", "wsgi", "--host", "127.0.0.1", "--port", str(web_port), "--workers", "1"]
+    web_args += ["--blocking-threads", "4", "--log-level", "warning"]
+    web_args += ["--static-path-mount", str(ROOT / "static"), "bizmitra.wsgi:application"]
+    web = start_process(web_args, log_name="browser-granian", env=env)
+    realtime = start_process(
+        [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(ws_port), "bizmitra.asgi:application"],
+        log_name="browser-daphne",
+        env=env,
+    )
+    try:
+        wait_for_port(web_port, timeout=30)
+        wait_for_port(ws_port, timeout=30)
+        yield Stack(web_port=web_port, ws_port=ws_port, sandbox=graph_sandbox)
+    finally:
+        stop_process(web)
+        stop_process(realtime)
+
+
+@pytest.fixture
+def stack(browser_stack, live_db):
+    """The stack, with the sandbox posting its webhooks to our granian for this test."""
+    sandbox = browser_stack.sandbox
+    previous = sandbox.webhook_url, sandbox.auto_statuses
+    sandbox.webhook_url = f"http://127.0.0.1:{browser_stack.web_port}{WEBHOOK_PATH}"
+    yield browser_stack
+    sandbox.webhook_url, sandbox.auto_statuses = previous
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    return {
+        **browser_type_launch_args,
+        "executable_path": CHROMIUM,
+        "args": [
+            "--no-sandbox",
+            "--disable-dev-shm-usage",
+            "--host-resolver-rules=MAP alpha.test 127.0.0.1, MAP beta.test 127.0.0.1",
+        ],
+    }
+
+
+@pytest.fixture(scope="session")
+def browser_context_args(browser_context_args):
+    return {**browser_context_args, "viewport": {"width": 1440, "height": 900}, "locale": "en-GB"}
+
+
+@pytest.fixture
+def shoot():
+    """``shoot(page, "inbox")``: the page at 390 px and 1440 px wide, into var/test-artifacts/."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+
+    def take(page, name: str) -> list[Path]:
+        original = page.viewport_size
+        paths = []
+        for width, height in WIDTHS.values():
+            page.set_viewport_size({"width": width, "height": height})
+            page.wait_for_load_state("networkidle")
+            path = ARTIFACTS / f"{name}-{width}.png"
+            page.screenshot(path=str(path), full_page=False)
+            paths.append(path)
+        if original:
+            page.set_viewport_size(original)
+        return paths
+
+    return take
