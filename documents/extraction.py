@@ -173,7 +173,10 @@ _CURRENCY_WORDS = {
 }
 _NUMBER = r"(?P<num>\d{1,3}(?:,\d{2,3})+|\d+)(?:\.(?P<dec>\d{1,2}))?(?!\d)"
 _AMOUNT_AFTER_CURRENCY = re.compile(r"(?P<cur>₹|\bRs\.?|\bINR|\$|\bUSD|€|\bEUR)\s*" + _NUMBER, re.IGNORECASE)
-_AMOUNT_BEFORE_CURRENCY = re.compile(r"(?<![\d.,])" + _NUMBER + r"\s*(?P<cur>₹|INR|Rs\b|€|EUR|USD)", re.IGNORECASE)
+# "2500 INR", but not the "10" of "Steel rods 10 Rs. 1,00,000" (a quantity before a price).
+_AMOUNT_BEFORE_CURRENCY = re.compile(
+    r"(?<![\d.,])" + _NUMBER + r"\s*(?P<cur>₹|INR|Rs\b|€|EUR|USD)(?!\.?\s*\d)", re.IGNORECASE
+)
 _TOTAL_LINE = re.compile(
     r"\b(grand\s+total|total\s+amount|amount\s+due|amount\s+paid|net\s+payable|balance\s+due|total|amount|paid)\b",
     re.IGNORECASE,

@@ -60,3 +60,13 @@ def fresh_storage_choice():
     yield
     for schema in ("alpha", "beta"):
         tenant_backend_forget(schema)
+
+
+# The dashboard's browser fixtures (tests/browser/conftest.py): the real stack and Chromium.
+from tests.browser.conftest import (  # noqa: E402, F401
+    browser_context_args,
+    browser_stack,
+    browser_type_launch_args,
+    shoot,
+    stack,
+)

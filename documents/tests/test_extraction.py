@@ -87,6 +87,11 @@ def test_amounts(line, amount, currency):
     assert (got["amount"], got["currency"]) == (amount, currency)
 
 
+def test_a_quantity_before_a_price_is_not_an_amount():
+    found = extract([("Steel rods 10 Rs. 1,00,000.00", 95.0)], today=TODAY)
+    assert [f.value for f in found.fields if f.name.startswith("amount")] == ["100000.00"]
+
+
 def test_the_total_wins_over_line_items():
     got = values("Item Rs. 1,00,000.00\nGST Rs. 18,000.00\nGrand Total: Rs. 1,18,000.00")
     assert got["amount"] == "118000.00"
