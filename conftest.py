@@ -63,6 +63,17 @@ def _start_in_public_schema():
     connection.set_schema_to_public()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_config_snapshots():
+    """The engine's per-process configuration snapshots (bizmitra.config_cache) must not
+    carry rows of an earlier test's rolled-back transaction into the next test."""
+    from bizmitra.config_cache import local_caches_clear
+
+    local_caches_clear()
+    yield
+    local_caches_clear()
+
+
 @pytest.fixture
 def alpha(tenants_setup):
     """The onboarding result of tenant Alpha (tenant, domain, phone number, api_key)."""
@@ -144,7 +155,8 @@ def celery_worker(tenants_setup, django_db_blocker, graph_sandbox, ai_server):
     with django_db_blocker.unblock():
         env = subprocess_env(WHATSAPP_GRAPH_URL=graph_sandbox.base_url, OPENAI_BASE_URL=ai_server.base_url)
     queue = settings.CELERY_TASK_DEFAULT_QUEUE
-    redis.Redis.from_url(settings.CELERY_BROKER_URL).delete(queue)
+    queues = list(settings.CELERY_QUEUES_BY_ROLE.values())  # every role's queue of this run
+    redis.Redis.from_url(settings.CELERY_BROKER_URL).delete(*queues)
     proc = start_process(
         [
             PYTHON,
@@ -154,7 +166,7 @@ def celery_worker(tenants_setup, django_db_blocker, graph_sandbox, ai_server):
             "bizmitra",
             "worker",
             "-Q",
-            queue,
+            ",".join(queues),
             "--concurrency=2",
             "-l",
             "info",

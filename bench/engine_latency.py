@@ -35,6 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.support import log, percentile, recreate_database, services_env, start, stop, wait_http  # noqa: E402
+from bizmitra.queues import queues_arg  # noqa: E402
 
 BENCH_DB = "bizmitra_bench_engine"
 SCHEMA = "benchengine"
@@ -139,7 +140,7 @@ def reply_phase(args, env: dict[str, str], keyword: str) -> None:
             "bizmitra",
             "worker",
             "-Q",
-            PREFIX,
+            queues_arg(PREFIX),
             "--concurrency",
             "2",
             "-l",

@@ -38,6 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.support import log, percentile, recreate_database, services_env, start, stop, wait_http  # noqa: E402
+from bizmitra.queues import queues_arg  # noqa: E402
 
 BENCH_DB = "bizmitra_bench"
 PHONE_NUMBER_ID = "900000000000001"
@@ -250,7 +251,7 @@ def main() -> None:
                 "bizmitra",
                 "worker",
                 "-Q",
-                PREFIX,
+                queues_arg(PREFIX),
                 "--concurrency",
                 "2",
                 "-l",

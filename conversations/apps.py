@@ -6,6 +6,13 @@ class ConversationsConfig(AppConfig):
     verbose_name = "Conversations"
 
     def ready(self) -> None:
+        from bizmitra.config_cache import config_models_watch
         from conversations import listeners  # noqa: F401  (registers event listeners)
         from conversations.engine import admin as engine_admin  # noqa: F401  (bots, decisions, takeover)
         from conversations.engine import listeners as engine_listeners  # noqa: F401  (answers inbound messages)
+        from conversations.models import AIAgentSettings, Bot, BotPhoneNumber, HandoffSettings, WorkingHours
+
+        # The engine reads these from a per-process snapshot (conversations.engine.bots).
+        config_models_watch(
+            Bot, BotPhoneNumber, WorkingHours, HandoffSettings, AIAgentSettings, dispatch_prefix="conversations"
+        )

@@ -6,7 +6,11 @@ class LeadsConfig(AppConfig):
     verbose_name = "Leads and appointments"
 
     def ready(self) -> None:
+        from conversations.engine import hooks
         from leads import (
             document_listeners,  # noqa: F401  (issue 12: document.processed fills leads)
             listeners,  # noqa: F401  (registers event listeners)
         )
+        from leads.engine_hooks import CONTACT_RELATIONS, contact_lead, contact_lead_fields_capture
+
+        hooks.install(lead_getter=contact_lead, lead_capturer=contact_lead_fields_capture, relations=CONTACT_RELATIONS)

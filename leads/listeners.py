@@ -39,6 +39,8 @@ def score_inbound_message(*, event_name: str, schema_name: str, message_id: int,
 def mark_contacted_on_agent_message(*, event_name: str, schema_name: str, message_id: int, **payload) -> None:
     from leads.services.leads import lead_contacted_by_message
 
+    if payload.get("sent_by_id", 0) is None:
+        return  # a bot, workflow or API message: not a first contact by a person (no query)
     with schema_context(schema_name):
         lead_contacted_by_message(message_id=message_id)
 

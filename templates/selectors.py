@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from django.db.models import Prefetch, QuerySet
 
+from bizmitra.config_cache import TenantConfigCache
 from templates.choices import FlowAction, MatchType, TemplateKind
 from templates.models import (
     ConversationState,
@@ -73,6 +74,64 @@ def payload_exists(payload_id: str) -> bool:
 
 def conversation_state_get(*, contact) -> ConversationState | None:
     return ConversationState.objects.select_related("last_template").filter(contact=contact).first()
+
+
+# --- the flow book: what the engine reads for every message -----------------------------------
+
+
+@dataclass(frozen=True)
+class FlowBook:
+    """A snapshot of a tenant's templates, rules and flow settings, wired in memory.
+
+    Templates carry their buttons and rows; each button/row its ``template`` and
+    ``next_template`` (the same instances); each rule its ``template``. Built by
+    ``flow_book()`` and shared by every decision of the process until the tenant's
+    configuration changes (``bizmitra.config_cache``): read-only.
+    """
+
+    templates: dict[int, MessageTemplate]
+    templates_by_key: dict[str, MessageTemplate]
+    rules: list[FlowRule]
+    choices_by_payload: dict[str, TemplateButton | TemplateListRow]
+    choices_by_template: dict[int, list[TemplateButton | TemplateListRow]]
+    fallback_template: MessageTemplate | None
+    builtin_intents_seeded: bool
+
+
+def _flow_book_build() -> FlowBook:
+    templates = {t.pk: t for t in MessageTemplate.objects.prefetch_related("buttons", "rows").order_by("name", "id")}
+    choices_by_payload: dict[str, TemplateButton | TemplateListRow] = {}
+    choices_by_template: dict[int, list[TemplateButton | TemplateListRow]] = defaultdict(list)
+    for template in templates.values():
+        for choice in [*template.buttons.all(), *template.rows.all()]:
+            choice.template = template
+            choice.next_template = templates.get(choice.next_template_id) if choice.next_template_id else None
+            if choice.payload_id:
+                # Buttons before rows, as choice_get_by_payload looks them up.
+                choices_by_payload.setdefault(choice.payload_id, choice)
+            choices_by_template[template.pk].append(choice)
+    rules = list(FlowRule.objects.filter(is_active=True).order_by("priority", "id"))
+    for rule in rules:
+        rule.template = templates.get(rule.template_id) if rule.template_id else None
+    settings = FlowSettings.objects.filter(pk=FlowSettings.SINGLETON_PK).first()
+    fallback_id = settings.fallback_template_id if settings is not None else None
+    return FlowBook(
+        templates=templates,
+        templates_by_key={t.key: t for t in templates.values()},
+        rules=rules,
+        choices_by_payload=choices_by_payload,
+        choices_by_template=dict(choices_by_template),
+        fallback_template=templates.get(fallback_id) if fallback_id else None,
+        builtin_intents_seeded=bool(settings is not None and settings.builtin_intents_seeded),
+    )
+
+
+_flow_books = TenantConfigCache(_flow_book_build)
+
+
+def flow_book() -> FlowBook:
+    """The tenant's ``FlowBook`` (no query while its configuration is unchanged)."""
+    return _flow_books.get()
 
 
 # --- the flow graph check -------------------------------------------------------------------

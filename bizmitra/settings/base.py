@@ -9,6 +9,8 @@ from pathlib import Path
 import environ
 from django.core.exceptions import ImproperlyConfigured
 
+from bizmitra.queues import kombu_queues, queue_names, task_routes
+
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
 
 env = environ.Env()
@@ -71,6 +73,23 @@ WHATSAPP_SEND_RETRY_BASE_SECONDS = env.float("WHATSAPP_SEND_RETRY_BASE_SECONDS",
 WHATSAPP_SEND_RETRY_MAX_SECONDS = env.float("WHATSAPP_SEND_RETRY_MAX_SECONDS", default=300.0)
 # A send claimed longer ago than this, with no wamid and no status, is handed to a new attempt.
 WHATSAPP_SEND_STUCK_AFTER_SECONDS = env.int("WHATSAPP_SEND_STUCK_AFTER_SECONDS", default=120)
+# A send still queued this long after it was due lost its Celery task (broker restart):
+# the reconcile sweep enqueues it again (the claim makes a duplicate task harmless).
+WHATSAPP_SEND_QUEUED_STUCK_AFTER_SECONDS = env.int("WHATSAPP_SEND_QUEUED_STUCK_AFTER_SECONDS", default=20)
+# Work still owed, found in the database whatever the broker lost (issue 9): inbound messages
+# without a finished engine decision older than ENGINE_OWED_AFTER_SECONDS are run again by a
+# sweep every ENGINE_SWEEP_EVERY_SECONDS; an unfinished claim older than
+# ENGINE_CLAIM_STALE_SECONDS (longer than the AI timeout) may be taken over.
+WHATSAPP_RECONCILE_EVERY_SECONDS = env.int("WHATSAPP_RECONCILE_EVERY_SECONDS", default=30)
+# Webhook deliveries still pending this long lost their task: the sweeper (every N s) re-enqueues them.
+WHATSAPP_WEBHOOK_STUCK_AFTER_SECONDS = env.int("WHATSAPP_WEBHOOK_STUCK_AFTER_SECONDS", default=30)
+WHATSAPP_WEBHOOK_SWEEP_EVERY_SECONDS = env.int("WHATSAPP_WEBHOOK_SWEEP_EVERY_SECONDS", default=30)
+ENGINE_OWED_AFTER_SECONDS = env.int("ENGINE_OWED_AFTER_SECONDS", default=10)
+ENGINE_SWEEP_EVERY_SECONDS = env.int("ENGINE_SWEEP_EVERY_SECONDS", default=15)
+ENGINE_CLAIM_STALE_SECONDS = env.int("ENGINE_CLAIM_STALE_SECONDS", default=60)
+# The engine sends its reply itself when the number's limiter has a slot this soon; else the
+# reply goes through the send queue.
+ENGINE_INLINE_SEND_MAX_WAIT_SECONDS = env.float("ENGINE_INLINE_SEND_MAX_WAIT_SECONDS", default=0.05)
 WHATSAPP_GRAPH_TIMEOUT_SECONDS = env.float("WHATSAPP_GRAPH_TIMEOUT_SECONDS", default=15.0)
 # Share of each number's messages_per_second we use (conversations/ratelimit.py explains why).
 WHATSAPP_THROUGHPUT_SHARE = env.float("WHATSAPP_THROUGHPUT_SHARE", default=0.9)
@@ -264,6 +283,11 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 4
 # CONN_MAX_AGE, as after a web request (bizmitra/celery.py).
 CELERY_DB_REUSE_MAX = env.int("CELERY_DB_REUSE_MAX", default=1000)
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_TASK_DEFAULT_QUEUE", default="bizmitra")
+# One queue per kind of work, so a reply never waits behind other work (bizmitra/queues.py).
+CELERY_QUEUES_BY_ROLE = queue_names(CELERY_TASK_DEFAULT_QUEUE)
+CELERY_TASK_ROUTES = task_routes(CELERY_TASK_DEFAULT_QUEUE)
+# A worker started without -Q (docker compose, k8s) takes every queue; the Procfile splits them.
+CELERY_TASK_QUEUES = kombu_queues(CELERY_TASK_DEFAULT_QUEUE)
 # ETA/countdown beyond the visibility timeout would be redelivered and run twice
 # (shared/celery-notes.md §1); nothing we enqueue is due further out than this.
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}

@@ -11,14 +11,16 @@ settings and AI prompt.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from bizmitra.config_cache import TenantConfigCache, config_changed
 from bizmitra.errors import ValidationFailed
-from conversations.models import Bot, BotAuditLog, BotPhoneNumber, BotSchedule
+from conversations.models import Bot, BotAuditLog, BotPhoneNumber, BotSchedule, HandoffSettings
 
 logger = logging.getLogger(__name__)
 
@@ -36,13 +38,39 @@ def actor_split(by) -> tuple[object | None, str]:
     return None, str(by)[:150]
 
 
+@dataclass(frozen=True)
+class BotBook:
+    """A snapshot of a tenant's bots: which serves each number, with their working hours and
+    handoff settings loaded. Shared by every decision of the process until the tenant's
+    configuration changes (``bizmitra.config_cache``): read-only."""
+
+    by_phone_number: dict[str, Bot]
+    default: Bot | None
+
+
+def _bot_book_build() -> BotBook:
+    bots = {bot.pk: bot for bot in Bot.objects.prefetch_related("working_hours").select_related("handoff_settings")}
+    for bot in bots.values():
+        try:
+            bot.handoff_settings  # noqa: B018  loaded above; a bot without settings caches the miss
+        except HandoffSettings.DoesNotExist:
+            pass
+    links = BotPhoneNumber.objects.values_list("phone_number_id", "bot_id")
+    return BotBook(
+        by_phone_number={number: bots[bot_id] for number, bot_id in links if bot_id in bots},
+        default=next((bot for bot in bots.values() if bot.is_default), None),
+    )
+
+
+_bot_books = TenantConfigCache(_bot_book_build)
+
+
 def bot_for_phone_number(phone_number_id: str) -> Bot:
     """The bot serving ``phone_number_id``: its ``BotPhoneNumber``, else the default bot,
-    created (everything on) when the tenant has none yet."""
-    link = BotPhoneNumber.objects.select_related("bot").filter(phone_number_id=phone_number_id).first()
-    if link is not None:
-        return link.bot
-    bot = Bot.objects.filter(is_default=True).first()
+    created (everything on) when the tenant has none yet. Read from the tenant's
+    ``BotBook`` (no query while its bots are unchanged): do not modify the bot returned."""
+    book = _bot_books.get()
+    bot = book.by_phone_number.get(phone_number_id) or book.default
     return bot if bot is not None else _default_bot_create()
 
 
@@ -80,6 +108,8 @@ def _switch(*, bot: Bot, enabled: bool, by, detail: str) -> bool:
     changed = bool(
         Bot.objects.filter(pk=bot.pk, is_enabled=not enabled).update(is_enabled=enabled, updated_at=timezone.now())
     )
+    if changed:
+        config_changed()  # QuerySet.update sends no post_save: the engine's snapshot must follow
     bot.is_enabled = enabled
     note = (
         detail if changed else "; ".join(filter(None, [detail, f"was already {'enabled' if enabled else 'disabled'}"]))

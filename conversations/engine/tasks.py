@@ -1,8 +1,8 @@
 """Celery tasks of the conversation engine (re-exported by ``conversations.tasks``).
 
-``engine_handle_message_task`` runs in the message's tenant schema (tenant-schemas-celery
-header set by the listener). The periodic ones run in the public schema from celery beat
-and fan out one task per tenant, as the outbound reconcile sweep does.
+The message tasks run in the message's tenant schema (tenant-schemas-celery header set by
+the listener) on the engine queue. The periodic ones run in the public schema from celery
+beat and fan out one task per tenant.
 """
 
 import logging
@@ -13,12 +13,15 @@ from django_tenants.utils import get_public_schema_name, get_tenant_model, schem
 
 from conversations.engine.bots import bot_schedules_apply
 from conversations.engine.handoff import handoffs_auto_return
-from conversations.engine.services import engine_handle_message
+from conversations.engine.services import engine_handle_message, engine_handle_messages, engine_owed_sweep
 
 __all__ = [
     "bot_schedules_apply_task",
     "bot_schedules_apply_tenant_task",
     "engine_handle_message_task",
+    "engine_handle_messages_task",
+    "engine_owed_sweep_task",
+    "engine_owed_sweep_tenant_task",
     "handoff_auto_return_task",
     "handoff_auto_return_tenant_task",
 ]
@@ -26,6 +29,21 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 ENGINE_MAX_RETRIES = 3
+
+
+@shared_task(bind=True, max_retries=ENGINE_MAX_RETRIES, ignore_result=True)
+def engine_handle_messages_task(self, *, message_ids: list[int]) -> None:
+    """Answer the inbound messages of one webhook part, in order (re-runnable: each message's
+    decision row is its claim). A failure retries the whole list; decided ones return at once."""
+    try:
+        engine_handle_messages(message_ids=message_ids)
+    except Exception as exc:
+        if self.request.retries >= ENGINE_MAX_RETRIES:
+            # Not lost: the owed-work sweep finds the undecided messages in the database.
+            logger.exception("engine gave up on messages %s in %s", message_ids, connection.schema_name)
+            raise
+        logger.warning("engine failed on messages %s: %s; retrying", message_ids, exc)
+        raise self.retry(exc=exc, countdown=2 ** (self.request.retries + 1)) from exc
 
 
 @shared_task(bind=True, max_retries=ENGINE_MAX_RETRIES, ignore_result=True)
@@ -43,13 +61,29 @@ def engine_handle_message_task(self, *, message_id: int) -> None:
 
 def _fan_out(task) -> int:
     public = get_public_schema_name()
-    schemas = get_tenant_model().objects.exclude(schema_name=public).values_list("schema_name", flat=True)
+    schemas = (
+        get_tenant_model()
+        .objects.exclude(schema_name=public)
+        .filter(is_active=True)
+        .values_list("schema_name", flat=True)
+    )
     count = 0
     for schema_name in schemas:
         with schema_context(schema_name):
             task.delay()
         count += 1
     return count
+
+
+@shared_task(ignore_result=True)
+def engine_owed_sweep_task() -> int:
+    """Beat entry point (public schema): find messages still owed an answer in every tenant."""
+    return _fan_out(engine_owed_sweep_tenant_task)
+
+
+@shared_task(ignore_result=True)
+def engine_owed_sweep_tenant_task() -> int:
+    return engine_owed_sweep()
 
 
 @shared_task(ignore_result=True)

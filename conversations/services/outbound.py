@@ -18,6 +18,7 @@ import logging
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
@@ -40,7 +41,7 @@ logger = logging.getLogger(__name__)
 CUSTOMER_SERVICE_WINDOW = timedelta(hours=24)
 OPAQUE_PREFIX = "bzm:"
 RECONCILE_PERIODIC_TASK = "outbound: reconcile stuck sends"
-RECONCILE_EVERY_SECONDS = 30
+RECONCILE_EVERY_SECONDS = settings.WHATSAPP_RECONCILE_EVERY_SECONDS
 
 
 class WindowClosed(ValidationFailed):
@@ -74,14 +75,6 @@ class DuplicateMessage(Conflict):
 
 def opaque_callback_data(message_id: int) -> str:
     return f"{OPAQUE_PREFIX}{message_id}"
-
-
-def message_id_from_opaque(value: str) -> int | None:
-    """The message id in a ``biz_opaque_callback_data`` we sent, or None."""
-    if not value or not value.startswith(OPAQUE_PREFIX):
-        return None
-    rest = value[len(OPAQUE_PREFIX) :]
-    return int(rest) if rest.isdigit() else None
 
 
 # --- queueing ------------------------------------------------------------------------------
@@ -128,20 +121,14 @@ def message_send(
         _check_opted_in(conversation.contact_id)
     _check_window(conversation.contact, type)
 
-    now = timezone.now()
-    message = Message(
+    message = _outbound_row(
         conversation=conversation,
-        direction=Direction.OUTBOUND,
         type=type,
-        body=_summary(type, payload[type]),
         payload=payload,
-        context_wamid=context_wamid or "",
         idempotency_key=idempotency_key,
-        status=MessageStatus.QUEUED,
-        timestamp=now,
-        next_attempt_at=now,
-        media_id=str(payload[type].get("id", "")) if type in MEDIA_TYPES else "",
+        context_wamid=context_wamid,
         sent_by=sent_by,
+        allow_opted_out=allow_opted_out,
     )
     try:
         # A savepoint: a concurrent insert of the same key (the pre-check above cannot see
@@ -156,14 +143,94 @@ def message_send(
             raise
         raise DuplicateMessage(message_id=original) from None
 
-    # The opaque data needs the id; storing it keeps `payload` exactly the body we POST.
+    # The opaque data needs the id; storing it keeps `payload` exactly the body we POST (the
+    # engine's fast path saves this statement: its rows get the data when they are sent).
     message.payload = {**payload, "biz_opaque_callback_data": opaque_callback_data(message.pk)}
     message.save(update_fields=["payload"])
-    Conversation.objects.filter(pk=conversation.pk).update(last_message_at=now)
+    Conversation.objects.filter(pk=conversation.pk).update(last_message_at=message.timestamp)
 
     enqueue_send(message.pk)
-    publish("message.queued", message_id=message.pk, conversation_id=conversation.pk)
+    _publish_queued(message)
     return message
+
+
+def reply_queue(
+    *,
+    conversation: Conversation,
+    type: str,  # noqa: A002 - mirrors Meta's field name
+    content: Any,
+    idempotency_key: str,
+    allow_opted_out: bool = False,
+) -> Message:
+    """Store one message of the engine's answer as ``queued``; the engine delivers it itself
+    right after its transaction commits (``outbound_delivery.message_deliver``), and the
+    reconcile sweep enqueues it if that never happens (worker killed in between).
+
+    The engine's fast path, two statements instead of ``message_send``'s seven. Preconditions
+    (the engine's, see ``conversations.engine.services``): inside a transaction, holding the
+    conversation's engine lock, ``conversation.contact`` read inside that transaction, and no
+    message with ``idempotency_key`` stored (checked by the same read). Raises
+    ``ValidationFailed``/``WindowClosed``/``OptedOut`` like ``message_send``.
+    """
+    contact = conversation.contact
+    try:
+        payload = build_message_payload(to=contact.recipient, type=type, content=content)
+    except OutboundValidationError as exc:
+        raise ValidationFailed(f"Invalid message: {exc.reason}", fields={exc.field: [exc.reason]}) from exc
+    if not allow_opted_out and contact.opted_out_at is not None:
+        raise OptedOut(
+            "This contact opted out of messages; nothing can be sent until they opt back in.",
+            fields={"to": ["opted_out: the contact replied with an opt-out keyword (e.g. 'stop')"]},
+        )
+    _check_window(contact, type)
+    message = _outbound_row(
+        conversation=conversation,
+        type=type,
+        payload=payload,
+        idempotency_key=idempotency_key,
+        allow_opted_out=allow_opted_out,
+    )
+    message.save(force_insert=True)
+    Conversation.objects.filter(pk=conversation.pk).update(last_message_at=message.timestamp)
+    _publish_queued(message)
+    return message
+
+
+def _outbound_row(
+    *,
+    conversation: Conversation,
+    type: str,  # noqa: A002 - mirrors Meta's field name
+    payload: dict[str, Any],
+    idempotency_key: str | None,
+    context_wamid: str = "",
+    sent_by: AbstractBaseUser | None = None,
+    allow_opted_out: bool = False,
+) -> Message:
+    now = timezone.now()
+    return Message(
+        conversation=conversation,
+        direction=Direction.OUTBOUND,
+        type=type,
+        body=_summary(type, payload[type]),
+        payload=payload,
+        context_wamid=context_wamid or "",
+        idempotency_key=idempotency_key,
+        status=MessageStatus.QUEUED,
+        timestamp=now,
+        next_attempt_at=now,
+        media_id=str(payload[type].get("id", "")) if type in MEDIA_TYPES else "",
+        sent_by=sent_by,
+        allow_opted_out=allow_opted_out,
+    )
+
+
+def _publish_queued(message: Message) -> None:
+    publish(
+        "message.queued",
+        message_id=message.pk,
+        conversation_id=message.conversation_id,
+        sent_by_id=message.sent_by_id,
+    )
 
 
 def _raise_if_duplicate(idempotency_key: str) -> None:
@@ -249,14 +316,17 @@ def _summary(message_type: str, content: dict[str, Any]) -> str:
     return ""
 
 
-def enqueue_send(message_id: int) -> None:
+def enqueue_send(message_id: int, *, countdown: float = 0.0) -> None:
     """Enqueue a send attempt of ``message_id`` once the current transaction commits."""
     from conversations.tasks.outbound import message_send_task
 
     # The schema travels in the task headers (tenant-schemas-celery); name it explicitly
     # rather than trusting whatever schema the connection is in when the commit fires.
     headers = {"_schema_name": connection.schema_name}
-    transaction.on_commit(lambda: message_send_task.apply_async(kwargs={"message_id": message_id}, headers=headers))
+    options = {"countdown": max(countdown, 0.0)} if countdown else {}
+    transaction.on_commit(
+        lambda: message_send_task.apply_async(kwargs={"message_id": message_id}, headers=headers, **options)
+    )
 
 
 @transaction.atomic

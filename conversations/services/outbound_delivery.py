@@ -46,18 +46,25 @@ class DeliveryOutcome:
     retry_in: float | None = None
 
 
-def message_deliver(*, message_id: int) -> DeliveryOutcome:
+def message_deliver(*, message_id: int, max_wait: float | None = None) -> DeliveryOutcome:
     """Make one send attempt of a queued outbound message.
 
     Order matters: the claim ``queued → sending`` first (a duplicate or late task stops
-    there), then a throughput slot (no slot within the wait: the claim is handed back and
-    the task comes again), then the Graph call, then the result in one conditional UPDATE.
-    Not atomic on purpose: the claim must be committed before the network call so that a
-    crash leaves a visible ``sending`` row.
+    there; so does a contact who opted out since the message was queued), then a
+    throughput slot (none within ``max_wait``, default ``WHATSAPP_THROUGHPUT_MAX_WAIT_SECONDS``:
+    the claim is handed back and ``retry_in`` says when to come again), then the Graph call,
+    then the result in one conditional UPDATE. Not atomic on purpose: the claim must be
+    committed before the network call so that a crash leaves a visible ``sending`` row.
     """
-    message = Message.objects.filter(pk=message_id, direction=Direction.OUTBOUND).select_related("conversation").first()
+    message = (
+        Message.objects.filter(pk=message_id, direction=Direction.OUTBOUND)
+        .select_related("conversation__contact")
+        .first()
+    )
     if message is None or message.status != MessageStatus.QUEUED or message.wamid:
         return DeliveryOutcome("skipped")
+    if message.conversation.contact.opted_out_at is not None and not message.allow_opted_out:
+        return _refuse_opted_out(message_id)
     phone_number_id = message.conversation.phone_number_id
     number = _sending_number(phone_number_id)
     if number is None or not number.is_active:
@@ -67,7 +74,8 @@ def message_deliver(*, message_id: int) -> DeliveryOutcome:
         return DeliveryOutcome("skipped")
 
     if not _claim(message_id):
-        return DeliveryOutcome("skipped")
+        # The claim also refuses a contact who opted out a moment ago ("stop" racing this send).
+        return _refuse_opted_out(message_id) if _opted_out_since(message_id) else DeliveryOutcome("skipped")
     message = Message.objects.get(pk=message_id)
     client = GraphClient(
         base_url=settings.WHATSAPP_GRAPH_URL,
@@ -80,7 +88,7 @@ def message_deliver(*, message_id: int) -> DeliveryOutcome:
     reservation = ThroughputLimiter().acquire(
         phone_number_limiter_name(phone_number_id),
         rate=phone_number_rate(number.messages_per_second),
-        max_wait=settings.WHATSAPP_THROUGHPUT_MAX_WAIT_SECONDS,
+        max_wait=settings.WHATSAPP_THROUGHPUT_MAX_WAIT_SECONDS if max_wait is None else max_wait,
     )
     if not reservation.granted:
         # Not an attempt: hand the row back to the queue; the task returns when a slot is near.
@@ -116,12 +124,34 @@ def _sending_number(phone_number_id: str) -> PhoneNumber | None:
     ).first()
 
 
+_NOT_OPTED_OUT = Q(conversation__contact__opted_out_at__isnull=True) | Q(allow_opted_out=True)
+
+
+def _opted_out_since(message_id: int) -> bool:
+    return Message.objects.filter(pk=message_id, status=MessageStatus.QUEUED).exclude(_NOT_OPTED_OUT).exists()
+
+
+def _refuse_opted_out(message_id: int) -> DeliveryOutcome:
+    """A queued message to a contact who opted out before it went: it never goes."""
+    now = timezone.now()
+    if Message.objects.filter(pk=message_id, status=MessageStatus.QUEUED, wamid__isnull=True).update(
+        status=MessageStatus.FAILED,
+        error_title="Contact opted out",
+        error_details="The contact opted out (e.g. replied 'stop') after this message was queued; it was not sent.",
+        failed_at=now,
+        updated_at=now,
+    ):
+        publish_status(Message.objects.get(pk=message_id), MessageStatus.FAILED)
+        return DeliveryOutcome("opted_out")
+    return DeliveryOutcome("skipped")
+
+
 def _claim(message_id: int) -> bool:
     now = timezone.now()
     return bool(
         # wamid null too: status_apply may have adopted a wamid for this row (Meta has it).
         Message.objects.filter(
-            pk=message_id, status=MessageStatus.QUEUED, direction=Direction.OUTBOUND, wamid__isnull=True
+            _NOT_OPTED_OUT, pk=message_id, status=MessageStatus.QUEUED, direction=Direction.OUTBOUND, wamid__isnull=True
         ).update(
             status=MessageStatus.SENDING,
             sending_started_at=now,
@@ -306,8 +336,12 @@ def messages_reconcile(*, stuck_after: timedelta | None = None) -> ReconcileResu
         requeued += outcome == "requeued"
         dead += outcome == "dead"
 
+    # A queued row's task is lost sooner than a send is in doubt: a shorter wait of its own.
+    queued_cutoff = now - (
+        stuck_after if stuck_after is not None else timedelta(seconds=settings.WHATSAPP_SEND_QUEUED_STUCK_AFTER_SECONDS)
+    )
     overdue = Message.objects.annotate(due=Coalesce("next_attempt_at", "created_at")).filter(
-        direction=Direction.OUTBOUND, status=MessageStatus.QUEUED, due__lt=cutoff
+        direction=Direction.OUTBOUND, status=MessageStatus.QUEUED, due__lt=queued_cutoff
     )
     for message_id in overdue.values_list("pk", flat=True):
         with transaction.atomic():

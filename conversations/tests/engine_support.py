@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from django_tenants.utils import schema_context
 
+from bizmitra.config_cache import config_changed
 from conversations.choices import Direction
 from conversations.models import Bot, Contact, Conversation, EngineDecision, Message
 from templates.choices import FlowAction, MatchType, TemplateKind
@@ -234,6 +235,7 @@ class Flows:
             FlowRule.objects.filter(pk__in=self.rules).delete()
             TemplateButton.objects.filter(template_id__in=self.templates).update(next_template=None)
             MessageTemplate.objects.filter(pk__in=self.templates).delete()
+            config_changed()
 
 
 def default_bot(schema: str) -> Bot:
@@ -263,3 +265,4 @@ def bot_reset(schema: str) -> None:
             timezone="",
             system_prompt="",
         )
+        config_changed()

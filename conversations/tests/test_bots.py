@@ -7,6 +7,7 @@ import pytest
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
+from bizmitra.config_cache import config_changed
 from bizmitra.errors import ValidationFailed
 from conversations.engine.bots import (
     bot_for_phone_number,
@@ -146,6 +147,7 @@ def test_a_disabled_bot_answers_nothing_until_enabled_and_both_are_audited(live_
 def test_auto_response_off_answers_nothing_but_stop_still_works(live_sandbox, alpha, bot):
     with schema_context(alpha.tenant.schema_name):
         Bot.objects.filter(pk=bot.pk).update(auto_response=False)
+        config_changed()
     customer = Customer(live_sandbox, alpha)
 
     decision, sent = customer.answer(customer.says("hello"))
@@ -255,6 +257,7 @@ def _closed_today_schedule(schema: str, bot: Bot, tz_name: str) -> datetime:
     with schema_context(schema):
         WorkingHours.objects.create(bot=bot, weekday=open_day.weekday(), opens_at=time(9), closes_at=time(10))
         Bot.objects.filter(pk=bot.pk).update(working_hours_enabled=True, timezone=tz_name)
+        config_changed()
     last_close = datetime.combine(open_day - timedelta(days=7), time(10), tzinfo=tz)
     return last_close.astimezone(UTC)
 
@@ -303,6 +306,7 @@ def test_outside_working_hours_the_away_message_goes_once_per_closed_window(live
 def test_hours_intervals_are_read_in_the_bots_time_zone(in_alpha):
     bot = default_bot(in_alpha.schema_name)
     Bot.objects.filter(pk=bot.pk).update(working_hours_enabled=True, timezone="Asia/Kolkata")
+    config_changed()
     bot.refresh_from_db()
     WorkingHours.objects.create(bot=bot, weekday=0, opens_at=time(9), closes_at=time(18))
 

@@ -5,6 +5,7 @@ opt-out/opt-in, replays; the AI path is in test_engine_ai.py."""
 import pytest
 from django_tenants.utils import schema_context
 
+from bizmitra.config_cache import config_changed
 from conversations.engine.services import DEFAULT_FALLBACK_TEXT, engine_handle_message
 from conversations.models import EngineDecision, Message
 from conversations.tests.engine_support import (
@@ -40,6 +41,7 @@ def ai_off(alpha, live_db):
     bot = default_bot(schema)
     with schema_context(schema):
         type(bot).objects.filter(pk=bot.pk).update(ai_enabled=False)
+        config_changed()  # QuerySet.update sends no signal; the engine's bot snapshot must follow
     yield bot
     bot_reset(schema)
 

@@ -6,6 +6,7 @@ import json
 import pytest
 from django_tenants.utils import schema_context
 
+from bizmitra.config_cache import config_changed
 from conversations.ai.memory import memory_get
 from conversations.ai.selectors import ai_settings_get
 from conversations.ai.services import ai_settings_update
@@ -240,6 +241,7 @@ def test_a_bot_without_ai_answers_with_the_fallback(live_sandbox, alpha, fallbac
     try:
         with schema_context(schema):
             type(bot).objects.filter(pk=bot.pk).update(ai_enabled=False)
+            config_changed()  # QuerySet.update sends no signal; the engine's bot snapshot must follow
         requests = len(ai_server.requests)
         customer = Customer(live_sandbox, alpha)
 

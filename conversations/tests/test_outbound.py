@@ -18,6 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
+from bizmitra.queues import queues_arg
 from conversations.choices import Direction, MessageStatus, MessageType
 from conversations.models import Contact, Conversation, Message, PendingStatus
 from conversations.services.outbound import (
@@ -90,7 +91,7 @@ def start_workers(queue: str, names: list[str], graph_sandbox, *, concurrency: i
                 "bizmitra",
                 "worker",
                 "-Q",
-                queue,
+                queues_arg(queue),
                 f"--concurrency={concurrency}",
                 "-l",
                 "info",

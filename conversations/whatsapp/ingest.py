@@ -47,13 +47,13 @@ logger = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
 """Processing attempts of a delivery before the sweeper stops retrying it (admin: reprocess)."""
 
-STUCK_AFTER_SECONDS = 30
+STUCK_AFTER_SECONDS = settings.WHATSAPP_WEBHOOK_STUCK_AFTER_SECONDS
 """A delivery still pending this long after it arrived lost its Celery message: sweep it."""
 
 SWEEP_BATCH = 1000
 
 SWEEP_PERIODIC_TASK = "whatsapp: sweep webhook deliveries"
-SWEEP_EVERY_SECONDS = 30
+SWEEP_EVERY_SECONDS = settings.WHATSAPP_WEBHOOK_SWEEP_EVERY_SECONDS
 
 _TABLE = f'"public"."{WebhookDelivery._meta.db_table}"'
 # Columns without a database default are all named: the model's defaults live in Python only.

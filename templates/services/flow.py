@@ -15,12 +15,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db import transaction
-from django.db.models import F, Q
+from django.utils import timezone
 
 from templates.choices import NO_ACTION, TEXT_MATCH_TYPES, FlowAction, MatchType
 from templates.models import ConversationState, FlowRule, MessageTemplate, TemplateButton, TemplateListRow
-from templates.selectors import choice_get_by_payload, flow_settings_get
+from templates.selectors import FlowBook, flow_book
 from templates.text import keyword_contains, keyword_equals, keyword_starts_with, normalise, regex_error, regex_matches
 
 
@@ -69,27 +68,28 @@ def flow_match(
     """
     current_state = state.state if state is not None else ""
     payload_id = (payload_id or "").strip()
+    book = flow_book()
 
     if payload_id:
-        choice = choice_get_by_payload(payload_id=payload_id)
+        choice = book.choices_by_payload.get(payload_id)
         decision = _from_choice(choice, f"tap on {payload_id}") if choice else None
         if decision:
             return decision
-        for rule in _active_rules(match_types={MatchType.PAYLOAD}, state=current_state, bot=bot):
+        for rule in _active_rules(book, match_types={MatchType.PAYLOAD}, state=current_state, bot=bot):
             if rule.pattern.strip() == payload_id:
                 return _from_rule(rule, f"payload {payload_id} matched rule '{rule.name}'")
         if choice is None and state is not None and state.last_template_id and text:
-            choice = _choice_by_title(state.last_template_id, text)
+            choice = _choice_by_title(book, state.last_template_id, text)
             decision = _from_choice(choice, f"unknown payload {payload_id}; title matched") if choice else None
             if decision:
                 return decision
 
     if text and text.strip():
-        for rule in _active_rules(match_types=TEXT_MATCH_TYPES, state=current_state, bot=bot):
+        for rule in _active_rules(book, match_types=TEXT_MATCH_TYPES, state=current_state, bot=bot):
             if _text_matches(rule, text):
                 return _from_rule(rule, f"text matched rule '{rule.name}' ({rule.match_type})")
 
-    fallback = flow_settings_get().fallback_template
+    fallback = book.fallback_template
     if fallback is not None and fallback.is_sendable:
         return FlowDecision(
             action=FlowAction.SEND_TEMPLATE, template=fallback, next_state=None, rule=None, reason="fallback template"
@@ -97,7 +97,6 @@ def flow_match(
     return FlowDecision(action=NO_ACTION, template=None, next_state=None, rule=None, reason="no rule matched")
 
 
-@transaction.atomic
 def conversation_state_advance(
     *, contact, template: MessageTemplate | None = None, state: str | None = None
 ) -> ConversationState:
@@ -105,42 +104,41 @@ def conversation_state_advance(
 
     ``template=None`` keeps ``last_template``; ``state=None`` keeps the state, ``""``
     clears it. Call inside the tenant's schema after the send is queued (an engine
-    decision's ``template`` and ``next_state`` go straight in). Safe under concurrent
-    deliveries for one contact: the row is created once and updated under a row lock.
+    decision's ``template`` and ``next_state`` go straight in). One statement, an
+    ``INSERT … ON CONFLICT (contact) DO UPDATE``, so concurrent deliveries for one contact
+    converge on one row. Returns the row with its pk; only the fields this call set are
+    current on it (``refresh_from_db`` for the rest).
     """
-    row, _ = ConversationState.objects.get_or_create(contact=contact)
-    row = ConversationState.objects.select_for_update().get(pk=row.pk)
+    row = ConversationState(contact_id=contact.pk, updated_at=timezone.now())
     update_fields = ["updated_at"]
     if template is not None:
-        row.last_template = template
+        row.last_template_id = template.pk
         update_fields.append("last_template")
     if state is not None:
         row.state = state
         update_fields.append("state")
-    row.save(update_fields=update_fields)
+    ConversationState.objects.bulk_create(
+        [row], update_conflicts=True, unique_fields=["contact"], update_fields=update_fields
+    )
     return row
 
 
 # --- internals ----------------------------------------------------------------------------
 
 
-def _active_rules(*, match_types, state: str, bot) -> list[FlowRule]:
-    scope = Q(bot__isnull=True) | Q(bot=bot) if bot is not None else Q(bot__isnull=True)
-    rules = (
-        FlowRule.objects.select_related("template")
-        .prefetch_related("template__buttons", "template__rows")
-        .filter(scope, is_active=True, match_type__in=list(match_types))
-        # Only one bot's rules are left, so "bot set first" puts its own rules ahead of
-        # tenant-wide ones at equal priority.
-        .order_by("priority", F("bot_id").asc(nulls_last=True), "id")
-    )
-    return [
+def _active_rules(book: FlowBook, *, match_types, state: str, bot) -> list[FlowRule]:
+    bot_id = bot.pk if bot is not None else None
+    rules = [
         rule
-        for rule in rules
-        if (not rule.required_state or rule.required_state == state)
+        for rule in book.rules
+        if rule.match_type in match_types
+        and (rule.bot_id is None or rule.bot_id == bot_id)
+        and (not rule.required_state or rule.required_state == state)
         # A rule that would send a disabled template is skipped, not half-applied.
         and (rule.template is None or rule.template.is_sendable)
     ]
+    # At equal priority the bot's own rules come before tenant-wide ones.
+    return sorted(rules, key=lambda rule: (rule.priority, rule.bot_id is None, rule.pk))
 
 
 def _text_matches(rule: FlowRule, text: str) -> bool:
@@ -183,10 +181,9 @@ def _from_choice(choice, reason: str) -> FlowDecision | None:
     )
 
 
-def _choice_by_title(template_id: int, text: str):
+def _choice_by_title(book: FlowBook, template_id: int, text: str):
     wanted = normalise(text)
-    for model in (TemplateButton, TemplateListRow):
-        for choice in model.objects.select_related("template", "next_template").filter(template_id=template_id):
-            if normalise(choice.title) == wanted:
-                return choice
+    for choice in book.choices_by_template.get(template_id, ()):
+        if normalise(choice.title) == wanted:
+            return choice
     return None

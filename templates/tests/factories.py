@@ -2,6 +2,7 @@
 
 import uuid
 
+from bizmitra.config_cache import config_changed
 from conversations.models import Contact
 from templates.choices import FlowAction, MatchType, TemplateKind
 from templates.models import FlowRule, MessageTemplate, TemplateButton, TemplateListRow
@@ -54,3 +55,4 @@ def builtin_rules_off() -> None:
     builtins = FlowRule.objects.exclude(builtin_intent="")
     MessageTemplate.objects.filter(flow_rules__in=builtins).update(is_active=False)
     builtins.update(is_active=False)
+    config_changed()

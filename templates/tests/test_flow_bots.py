@@ -3,6 +3,7 @@ the API and the admin (alpha's schema)."""
 
 import pytest
 
+from bizmitra.config_cache import config_changed
 from bizmitra.errors import ValidationFailed
 from conversations.models import Bot
 from templates.choices import BuiltinIntent, MatchType
@@ -50,6 +51,7 @@ def test_each_bot_answers_the_same_keyword_with_its_own_template(bots):
     assert flow_match(text="menu", bot=other).rule == everyone
     # ...but priority still decides first.
     FlowRule.objects.filter(pk=everyone.pk).update(priority=1)
+    config_changed()  # QuerySet.update sends no signal: say so, as services do
     assert flow_match(text="menu", bot=sales).rule == everyone
 
 

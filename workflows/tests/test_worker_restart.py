@@ -10,6 +10,7 @@ from django.conf import settings
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
+from bizmitra.queues import queues_arg
 from tests.support import PYTHON, start_process, stop_process, subprocess_env, wait_for
 from workflows.models import WorkflowJob
 from workflows.services import workflow_trigger_fire
@@ -52,7 +53,7 @@ def test_a_fresh_worker_recovers_a_job_left_pending_without_beat(alpha, alpha_ru
             "bizmitra",
             "worker",
             "-Q",
-            queue,
+            queues_arg(queue),
             "--concurrency=1",
             "-l",
             "info",

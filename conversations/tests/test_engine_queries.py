@@ -1,0 +1,149 @@
+"""SQL statements per engine decision, pinned (issue 9: a rule or built-in decision in ≤ 8).
+
+Counts are deterministic, so they belong in a test (times go in bench/pipeline_burst.py).
+The decision runs in-process on committed rows (``live_db``), as in the worker: bots and
+flows come from the per-process snapshots, warmed by a first message as they are in a
+running worker.
+"""
+
+import time
+import uuid
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django_tenants.utils import schema_context
+
+from conversations.choices import MessageStatus
+from conversations.engine.replying import deliver_replies
+from conversations.engine.services import engine_decide
+from conversations.models import EngineDecision, Message
+from conversations.services.inbound import inbound_part_store
+from conversations.tests.engine_support import Flows, bot_reset, token
+from conversations.whatsapp.parsing import parse_webhook
+from tests.tenancy import ALPHA
+
+Path = EngineDecision.Path
+MAX_DECISION_QUERIES = 8
+
+
+@pytest.fixture
+def flows(alpha, live_db):
+    flows = Flows(alpha.tenant.schema_name)
+    yield flows
+    flows.cleanup()
+    bot_reset(alpha.tenant.schema_name)
+
+
+def _inbound(schema: str, wa_id: str, text: str) -> Message:
+    wamid = f"wamid.Q{uuid.uuid4().hex}"
+    payload = {
+        "object": "whatsapp_business_account",
+        "entry": [
+            {
+                "id": ALPHA["waba_id"],
+                "changes": [
+                    {
+                        "field": "messages",
+                        "value": {
+                            "messaging_product": "whatsapp",
+                            "metadata": {"display_phone_number": "1555", "phone_number_id": ALPHA["phone_number_id"]},
+                            "contacts": [{"profile": {"name": "Asha Rao"}, "wa_id": wa_id}],
+                            "messages": [
+                                {
+                                    "from": wa_id,
+                                    "id": wamid,
+                                    "timestamp": str(int(time.time())),
+                                    "type": "text",
+                                    "text": {"body": text},
+                                }
+                            ],
+                        },
+                    }
+                ],
+            }
+        ],
+    }
+    with schema_context(schema):
+        inbound_part_store(messages=parse_webhook(payload).messages)
+        return Message.objects.get(wamid=wamid)
+
+
+def _wa_id() -> str:
+    return "1555" + str(uuid.uuid4().int)[:9]
+
+
+def _count(schema: str, message: Message) -> tuple[EngineDecision, list[int], int]:
+    with schema_context(schema):
+        # A worker task sets the schema's search_path once for a whole batch of messages.
+        connection.cursor().execute("SELECT 1")
+        with CaptureQueriesContext(connection) as queries:
+            decision, reply_ids = engine_decide(message=message)
+    return decision, reply_ids, len(queries.captured_queries)
+
+
+def _warm(schema: str, text: str) -> None:
+    # Two messages: the first may create the default bot, which changes the configuration.
+    for _ in range(2):
+        _count(schema, _inbound(schema, _wa_id(), text))
+
+
+def test_a_rule_decision_takes_at_most_eight_queries(alpha, flows):
+    schema = alpha.tenant.schema_name
+    word = token()
+    menu = flows.buttons(f"Hi {{{{first_name}}}}! What would you like, {word}?", ["Prices", "Hours", "Talk to us"])
+    flows.rule(f"hello{word}", menu)
+    _warm(schema, f"hello{word}")  # builds the snapshots, as a running worker has them
+
+    message = _inbound(schema, _wa_id(), f"hello{word}")
+    decision, reply_ids, count = _count(schema, message)
+
+    assert decision.path == Path.RULE and len(reply_ids) == 1
+    assert count <= MAX_DECISION_QUERIES, f"{count} queries for a rule decision"
+    with schema_context(schema):
+        reply = Message.objects.get(pk=reply_ids[0])
+        assert reply.status == MessageStatus.QUEUED and reply.idempotency_key == f"reply:{message.wamid}"
+        assert reply.payload["interactive"]["body"]["text"].startswith("Hi Asha!")
+
+
+def test_a_builtin_stop_takes_at_most_eight_queries(alpha, flows):
+    schema = alpha.tenant.schema_name
+    _warm(schema, "hi")
+
+    message = _inbound(schema, _wa_id(), "STOP")
+    decision, reply_ids, count = _count(schema, message)
+
+    assert decision.path == Path.BUILTIN and "opted out" in decision.reason
+    assert count <= MAX_DECISION_QUERIES, f"{count} queries for the opt-out decision"
+    with schema_context(schema):
+        assert Message.objects.get(pk=message.pk).conversation.contact.opted_out_at is not None
+
+
+def test_a_second_run_of_a_decided_message_changes_nothing(alpha, flows):
+    schema = alpha.tenant.schema_name
+    word = token()
+    flows.rule(f"again{word}", flows.text(f"Once only {word}"))
+    message = _inbound(schema, _wa_id(), f"again{word}")
+    first, reply_ids, _ = _count(schema, message)
+    second, again_ids, count = _count(schema, message)
+
+    assert second.pk == first.pk and again_ids == []
+    assert count <= 4  # BEGIN, lock, read, COMMIT: nothing written
+    with schema_context(schema):
+        assert Message.objects.filter(idempotency_key__startswith=f"reply:{message.wamid}").count() == 1
+
+
+def test_replies_queued_by_the_fast_path_go_out_once_through_the_sandbox(alpha, flows, graph_sandbox, settings):
+    settings.WHATSAPP_GRAPH_URL = graph_sandbox.base_url
+    schema = alpha.tenant.schema_name
+    word = token()
+    flows.rule(f"send{word}", flows.text(f"Sent inline {word}"))
+    message = _inbound(schema, _wa_id(), f"send{word}")
+    _, reply_ids, _ = _count(schema, message)
+    with schema_context(schema):
+        deliver_replies(reply_ids)
+        deliver_replies(reply_ids)  # a second delivery (a sweep, a duplicate task) sends nothing
+        reply = Message.objects.get(pk=reply_ids[0])
+    assert reply.status == MessageStatus.SENT and reply.wamid
+    sent = [r for r in graph_sandbox.sent_messages if r["payload"].get("biz_opaque_callback_data") == f"bzm:{reply.pk}"]
+    assert len(sent) == 1 and sent[0]["payload"]["text"]["body"] == f"Sent inline {word}"
