@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import mimetypes
+import re
 from datetime import date
 
 from django.conf import settings
@@ -56,9 +57,47 @@ CORRECTABLE_FIELDS = (
 )
 
 
+OCR_LANGUAGES = re.compile(r"[a-z_]{3,8}(\+[a-z_]{3,8})*")  # tesseract's codes joined by "+"
+SETTINGS_FIELDS = (
+    "ocr_languages",
+    "date_order",
+    "default_currency",
+    "acknowledge",
+    "acknowledgement",
+    "fill_lead",
+    "storage",
+    "cloudinary_cloud_name",
+    "cloudinary_api_key",
+    "cloudinary_api_secret",
+    "cloudinary_upload_prefix",
+)
+
+
 def document_settings_get() -> DocumentSettings:
     """The tenant's settings row, created with the defaults on first use."""
     row, _ = DocumentSettings.objects.get_or_create(pk=1)
+    return row
+
+
+@transaction.atomic
+def document_settings_update(**changes) -> DocumentSettings:
+    """Change the tenant's document settings; a new storage choice applies at once."""
+    from documents.storage_settings import tenant_backend_forget
+
+    unknown = set(changes) - set(SETTINGS_FIELDS)
+    if unknown:
+        raise ValidationFailed("Unknown settings.", fields={name: ["unknown setting"] for name in sorted(unknown)})
+    row = DocumentSettings.objects.select_for_update().get_or_create(pk=1)[0]
+    languages = changes.get("ocr_languages")
+    if languages is not None and not OCR_LANGUAGES.fullmatch(languages):
+        raise ValidationFailed("Write languages like eng+hin.", fields={"ocr_languages": ["like eng+hin"]})
+    for name, value in changes.items():
+        setattr(row, name, value)
+    if changes:
+        row.save()
+        schema_name = connection.schema_name
+        tenant_backend_forget(schema_name)
+        transaction.on_commit(lambda: tenant_backend_forget(schema_name))  # a read in between cached the old
     return row
 
 
