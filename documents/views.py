@@ -163,3 +163,22 @@ def document_review_view(request, document_id: int):
     document_mark_reviewed(document=document, user=request.user)
     messages.success(request, "Marked as reviewed.")
     return redirect("dashboard-document", document_id=document.pk)
+
+
+@login_required
+@require_GET
+def document_inline(request, message_id: int):
+    """The document read from a WhatsApp message, as a card for the conversation thread.
+
+    For the inbox to load with htmx (``hx-get``) under a media message: conversations never
+    imports documents, so the thread asks for this fragment by URL. 204 when the message
+    has no document.
+    """
+    from django.http import HttpResponse
+
+    from documents.selectors import document_list
+
+    document = document_list(user=request.user).filter(message_id=message_id).first()
+    if document is None:
+        return HttpResponse(status=204)
+    return render(request, "documents/_inline.html", _card(document))

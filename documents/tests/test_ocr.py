@@ -129,3 +129,9 @@ def test_thumbnail_of_pdf_and_image():
         image = Image.open(BytesIO(thumb))
         assert image.format == "PNG" and image.width <= 320
     assert ocr.thumbnail(CORRUPT_PNG, mime_type="image/png", limits=LIMITS) is None
+
+
+def test_a_page_over_its_time_limit_fails_with_a_reason():
+    hurried = ocr.Limits(max_pages=1, max_pixels=20_000_000, seconds_per_page=0.01)
+    with pytest.raises(ocr.OcrFailed, match="took longer than 0.01 seconds"):
+        ocr.document_read(invoice_png(), mime_type="image/png", languages="eng", limits=hurried)

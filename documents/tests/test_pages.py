@@ -4,6 +4,7 @@ import uuid
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
 from django_tenants.utils import schema_context
 
 from documents.models import Document
@@ -101,3 +102,33 @@ def test_agents_see_documents_but_cannot_change_them(agent):
 def test_pages_need_a_signed_in_user(alpha, db):
     response = tenant_client(alpha).get("/documents/")
     assert response.status_code == 302 and "/login/" in response["Location"]
+
+
+def test_the_inline_card_for_a_conversation_message(owner, alpha):
+    from conversations.choices import Direction
+    from conversations.models import Contact, Conversation, Message
+
+    with schema_context("alpha"):
+        contact = Contact.objects.create(wa_id=f"9197{uuid.uuid4().int % 10**8:08d}")
+        conversation = Conversation.objects.create(contact=contact, phone_number_id="106540352242922")
+        message = Message.objects.create(
+            conversation=conversation,
+            direction=Direction.INBOUND,
+            type="document",
+            wamid=f"wamid.{uuid.uuid4().hex}",
+            timestamp=timezone.now(),
+        )
+        plain = Message.objects.create(
+            conversation=conversation,
+            direction=Direction.INBOUND,
+            type="text",
+            wamid=f"wamid.{uuid.uuid4().hex}",
+            timestamp=timezone.now(),
+        )
+    document = read_document()
+    with schema_context("alpha"):
+        Document.objects.filter(pk=document.pk).update(message=message, contact=contact)
+    card = owner.get(f"/documents/for-message/{message.pk}/", HTTP_HX_REQUEST="true")
+    html = card.content.decode()
+    assert card.status_code == 200 and f'href="/documents/{document.pk}/"' in html and "125000.00" in html
+    assert owner.get(f"/documents/for-message/{plain.pk}/").status_code == 204
