@@ -11,6 +11,7 @@ urlpatterns = [
     path("c/<int:conversation_id>/row/", inbox.row_fragment, name="inbox-row"),
     path("c/<int:conversation_id>/panel/", inbox.panel_fragment, name="inbox-panel"),
     path("c/<int:conversation_id>/composer/", inbox.composer_fragment, name="inbox-composer"),
+    path("c/<int:conversation_id>/menu/", inbox.menu_fragment, name="inbox-menu"),
     path("c/<int:conversation_id>/m/<int:message_id>/", inbox.message_fragment, name="inbox-message"),
     path("c/<int:conversation_id>/media/<int:message_id>/", inbox.message_media, name="inbox-media"),
     path("c/<int:conversation_id>/retry/<int:message_id>/", inbox.message_retry, name="inbox-retry"),

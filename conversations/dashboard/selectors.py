@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.contrib.postgres.expressions import ArraySubquery
 from django.db.models import (
     BigIntegerField,
     Count,
@@ -23,13 +24,12 @@ from django.db.models import (
     F,
     IntegerField,
     OuterRef,
-    Prefetch,
     Q,
     QuerySet,
     Subquery,
     Value,
 )
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, JSONObject
 from django.utils import timezone
 
 from bizmitra.errors import NotFound, ValidationFailed
@@ -51,6 +51,9 @@ from conversations.selectors import user_is_owner
 WINDOW = timedelta(hours=24)
 PAGE_SIZE = 30
 THREAD_MAX = 500
+# Opening a conversation shows its latest messages; "Load earlier" pages back (as Chatwoot does),
+# so a conversation with thousands of messages opens as fast as a short one.
+THREAD_PAGE = 100
 SEARCH_MAX = 100
 
 FILTERS = {
@@ -79,9 +82,11 @@ def conversation_visible_q(user) -> Q:
 
 def conversation_get_for_user(*, user, conversation_id: int, for_update: bool = False) -> Conversation:
     """The conversation, with its contact, if ``user`` may see it; else ``NotFound``."""
-    queryset = Conversation.objects.select_related("contact", "assigned_agent")
+    # The contact's lead (a reverse one-to-one from the leads app) and the inbox state come in
+    # the same query: the page shows both.
+    queryset = Conversation.objects.select_related("contact", "contact__lead", "assigned_agent", "inbox_state")
     if for_update:
-        queryset = queryset.select_for_update(of=("self",))
+        queryset = Conversation.objects.select_related("contact", "assigned_agent").select_for_update(of=("self",))
     try:
         return queryset.filter(conversation_visible_q(user)).get(pk=conversation_id)
     except (Conversation.DoesNotExist, ValueError, TypeError):
@@ -169,6 +174,11 @@ def inbox_queryset(*, user, filter_name: str = "all", query: str = "") -> QueryS
             last_type=_last_message("type"),
             last_direction=_last_message("direction"),
             last_status=_last_message("status"),
+            label_list=ArraySubquery(
+                ConversationLabel.objects.filter(conversation=OuterRef("pk"))
+                .order_by("label__name")
+                .values(json=JSONObject(name="label__name", colour="label__colour"))
+            ),
         )
     )
     resolved = _resolved_q()
@@ -191,12 +201,7 @@ def inbox_queryset(*, user, filter_name: str = "all", query: str = "") -> QueryS
     query = (query or "").strip()[:SEARCH_MAX]
     if query:
         queryset = queryset.filter(_search_q(query))
-    return queryset.prefetch_related(
-        Prefetch(
-            "conversation_labels",
-            queryset=ConversationLabel.objects.select_related("label").order_by("label__name"),
-        )
-    )
+    return queryset
 
 
 def _search_q(query: str) -> Q:
@@ -261,7 +266,7 @@ def _decorate_row(row: Conversation) -> None:
     )
     row.marked_unread = bool(state and state.marked_unread)
     row.window_closes_at = window_closes_at(row.contact)
-    row.labels = [link.label for link in row.conversation_labels.all()]
+    row.labels = getattr(row, "label_list", None) or []
 
 
 def _has_state(conversation: Conversation) -> bool:
@@ -318,7 +323,7 @@ SENDER_LABELS = {
 }
 
 
-def thread_get(*, conversation: Conversation, before_id: int | None = None, limit: int = THREAD_MAX) -> Thread:
+def thread_get(*, conversation: Conversation, before_id: int | None = None, limit: int = THREAD_PAGE) -> Thread:
     """The conversation's messages (the latest ``limit``, or those before ``before_id``), team
     activities and handoffs, oldest first, with reactions and replied-to messages attached."""
     messages_qs = conversation.messages.select_related("sent_by").exclude(type=MessageType.MARK_READ)
@@ -372,6 +377,13 @@ def _decorate_messages(messages: list[Message], conversation: Conversation) -> l
     opted_out = conversation.contact.opted_out_at is not None
     items = []
     for message in messages:
+        local = timezone.localtime(message.timestamp)
+        # Formatted once here: three date filters per bubble were the thread's main template cost.
+        message.at_iso = local.isoformat()
+        message.at_hm = local.strftime("%H:%M")
+        message.at_title = f"{local.day} {local.strftime('%b %Y, %H:%M')}"
+        message.is_out = message.direction == Direction.OUTBOUND
+        message.is_failed = message.status in FAILED_STATUSES
         # Where message_retry can succeed: a failed send, and Meta would take it now.
         message.can_retry = (
             message.direction == Direction.OUTBOUND
@@ -543,8 +555,8 @@ def changes_since(*, user, since: datetime, conversation_id: int | None = None) 
 # --- the side panel, composer helpers ----------------------------------------------------------
 
 
-def contact_panel(*, conversation: Conversation) -> dict[str, Any]:
-    """Everything the contact panel shows (one query per section)."""
+def contact_panel(*, conversation: Conversation, thread: Thread | None = None) -> dict[str, Any]:
+    """Everything the contact panel shows; reuses the thread's rows when it has them."""
     contact = conversation.contact
     lead = _lead_of(contact)
     opt_out_message = None
@@ -556,16 +568,26 @@ def contact_panel(*, conversation: Conversation) -> dict[str, Any]:
             .order_by("-timestamp", "-id")
             .first()
         )
-    notes = list(
-        ConversationActivity.objects.filter(conversation=conversation, kind=ConversationActivity.Kind.NOTE)
-        .select_related("actor")
-        .order_by("-at", "-id")[:5]
-    )
-    previous = list(
-        ConversationActivity.objects.filter(conversation=conversation, kind=ConversationActivity.Kind.RESOLVE)
-        .select_related("actor")
-        .order_by("-at", "-id")[:10]
-    )
+    if thread is not None:
+        activities = [item.obj for item in reversed(thread.items) if item.kind == "activity"]
+        notes = [a for a in activities if a.kind == ConversationActivity.Kind.NOTE][:5]
+        previous = [a for a in activities if a.kind == ConversationActivity.Kind.RESOLVE][:10]
+        messages = sum(1 for item in thread.items if item.kind == "message")
+        message_count = None if thread.has_earlier else messages
+    else:
+        recent = list(
+            ConversationActivity.objects.filter(
+                conversation=conversation,
+                kind__in=[ConversationActivity.Kind.NOTE, ConversationActivity.Kind.RESOLVE],
+            )
+            .select_related("actor")
+            .order_by("-at", "-id")[:30]
+        )
+        notes = [a for a in recent if a.kind == ConversationActivity.Kind.NOTE][:5]
+        previous = [a for a in recent if a.kind == ConversationActivity.Kind.RESOLVE][:10]
+        message_count = None
+    if message_count is None:
+        message_count = conversation.messages.exclude(type=MessageType.MARK_READ).count()
     attributes = []
     if lead is not None:
         for label, name in (
@@ -584,7 +606,7 @@ def contact_panel(*, conversation: Conversation) -> dict[str, Any]:
         "notes": notes,
         "previous": previous,
         "attributes": attributes,
-        "message_count": conversation.messages.exclude(type=MessageType.MARK_READ).count(),
+        "message_count": message_count,
     }
 
 

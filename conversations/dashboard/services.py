@@ -18,7 +18,8 @@ from typing import Any
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
-from django.db.models import Max
+from django.db.models import F, Q
+from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from bizmitra.errors import Conflict, ValidationFailed
@@ -106,49 +107,57 @@ def conversation_guard(*, conversation: Conversation, user, expected_assignee: s
 
 
 @transaction.atomic
-def conversation_mark_read(*, conversation: Conversation, user) -> int:
-    """A teammate opened the conversation: its inbound messages are read by the team and,
-    when the tenant wants it, at Meta (blue ticks). Returns how many became read."""
-    state = _state(conversation)
-    locked = InboxState.objects.select_for_update().get(pk=state.pk)
-    last_inbound = (
-        Message.objects.filter(conversation=conversation, direction=Direction.INBOUND)
-        .exclude(type__in=[MessageType.REACTION, MessageType.SYSTEM])
-        .aggregate(m=Max("id"))["m"]
-        or 0
-    )
-    newly = 0
-    if last_inbound > locked.last_read_message_id or locked.marked_unread:
-        newly = Message.objects.filter(
-            conversation=conversation, direction=Direction.INBOUND, id__gt=locked.last_read_message_id
-        ).count()
-        locked.last_read_message_id = max(last_inbound, locked.last_read_message_id)
-        locked.marked_unread = False
-        locked.save(update_fields=["last_read_message_id", "marked_unread", "updated_at"])
+def conversation_mark_read(*, conversation: Conversation, user, newest_inbound: Message | None = None) -> bool:
+    """A teammate is looking at the conversation: its inbound messages are read by the team and,
+    when the tenant wants it, at Meta (blue ticks). ``newest_inbound`` saves a query when the
+    caller has the thread loaded. True when something became read."""
+    if newest_inbound is None:
+        newest_inbound = (
+            Message.objects.filter(conversation=conversation, direction=Direction.INBOUND)
+            .exclude(type__in=[MessageType.REACTION, MessageType.SYSTEM])
+            .order_by("-id")
+            .first()
+        )
+    newest_id = newest_inbound.pk if newest_inbound else 0
+    try:
+        state = conversation.inbox_state
+    except Conversation.inbox_state.RelatedObjectDoesNotExist:
+        state = None
+    changed = False
+    if state is None:
+        state, created = InboxState.objects.get_or_create(
+            conversation=conversation, defaults={"last_read_message_id": newest_id}
+        )
+        changed = created and newest_id > 0
+    if not changed and (newest_id > state.last_read_message_id or state.marked_unread):
+        # Conditional: a concurrent open that read further must not be moved back.
+        changed = bool(
+            InboxState.objects.filter(pk=state.pk)
+            .filter(Q(last_read_message_id__lt=newest_id) | Q(marked_unread=True))
+            .update(
+                last_read_message_id=Greatest(F("last_read_message_id"), newest_id),
+                marked_unread=False,
+                updated_at=timezone.now(),
+            )
+        )
+    if changed:
         transaction.on_commit(lambda: _publish_read(conversation))
-    if inbox_settings_get().mark_read_on_open:
-        _mark_read_at_meta(conversation)
-    return newly
+    if newest_inbound is not None and newest_inbound.read_at is None and newest_inbound.wamid:
+        if inbox_settings_get().mark_read_on_open:
+            _mark_read_at_meta(newest_inbound)
+    return changed
 
 
 def _publish_read(conversation: Conversation) -> None:
     publish("conversation.updated", conversation_id=conversation.pk, contact_id=conversation.contact_id, read=True)
 
 
-def _mark_read_at_meta(conversation: Conversation) -> None:
+def _mark_read_at_meta(newest: Message) -> None:
     from conversations.services.outbound import message_mark_read
 
     # Marking the newest message read marks every earlier one (FACTS §2.2); one call is enough.
-    newest = (
-        Message.objects.filter(conversation=conversation, direction=Direction.INBOUND, wamid__isnull=False)
-        .exclude(type__in=[MessageType.REACTION, MessageType.SYSTEM, MessageType.UNSUPPORTED])
-        .order_by("-timestamp", "-id")
-        .first()
-    )
-    if newest is None or newest.read_at is not None:
-        return
     # Meta refuses ids older than 30 days (131009): no point queueing those.
-    if newest.timestamp < timezone.now() - timedelta(days=30):
+    if newest.type == MessageType.UNSUPPORTED or newest.timestamp < timezone.now() - timedelta(days=30):
         return
     # Claim it: two tabs opening the conversation at once queue one mark-read.
     if Message.objects.filter(pk=newest.pk, read_at__isnull=True).update(read_at=timezone.now()):

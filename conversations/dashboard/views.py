@@ -118,7 +118,19 @@ def _conversation_or_404(request: HttpRequest, conversation_id: int):
     return selectors.conversation_get_for_user(user=request.user, conversation_id=conversation_id)
 
 
-def _thread_context(request: HttpRequest, conversation, *, error: str = "", composer_error_fields=None) -> dict:
+def _newest_inbound(thread):
+    for item in reversed(thread.items):
+        message = item.obj
+        if (
+            item.kind == "message"
+            and message.direction == Direction.INBOUND
+            and message.type not in ("reaction", "system")
+        ):
+            return message
+    return None
+
+
+def _thread_context(request: HttpRequest, conversation, *, error: str = "") -> dict:
     thread = selectors.thread_get(conversation=conversation)
     return {
         "conversation": conversation,
@@ -143,12 +155,9 @@ def _composer_context(request: HttpRequest, conversation, *, thread=None, error:
         "opted_out": conversation.contact.opted_out_at is not None,
         "templates": selectors.sendable_templates() if window_closes_at is None else [],
         "canned": selectors.canned_responses(),
-        "teammates": selectors.teammates(),
-        "labels_all": selectors.labels_all(),
         "is_owner": user_is_owner(request.user),
         "text_max": services.TEXT_MAX,
         "handed_off": conversation.status == ConversationStatus.HANDED_OFF,
-        "typing_indicator": selectors.inbox_settings_get().typing_indicator,
     }
 
 
@@ -157,9 +166,12 @@ def _composer_context(request: HttpRequest, conversation, *, thread=None, error:
 @require_GET
 def conversation_page(request: HttpRequest, conversation_id: int) -> HttpResponse:
     conversation = _conversation_or_404(request, conversation_id)
-    services.conversation_mark_read(conversation=conversation, user=request.user)
     context = _thread_context(request, conversation)
-    context["panel"] = selectors.contact_panel(conversation=conversation)
+    thread = context["thread"]
+    services.conversation_mark_read(
+        conversation=conversation, user=request.user, newest_inbound=_newest_inbound(thread)
+    )
+    context["panel"] = selectors.contact_panel(conversation=conversation, thread=thread)
     if request.htmx and request.htmx.target == "conversation":
         return render(request, "conversations/_conversation.html", context)
     try:
@@ -211,7 +223,7 @@ def message_fragment(request: HttpRequest, conversation_id: int, message_id: int
         raise NotFound("Message not found.")
     if request.GET.get("read") == "1" and message.direction == Direction.INBOUND:
         # The page shows it to someone right now: read, like opening the conversation.
-        services.conversation_mark_read(conversation=message.conversation, user=request.user)
+        services.conversation_mark_read(conversation=message.conversation, user=request.user, newest_inbound=message)
     return render(request, "conversations/_message.html", {"m": message, "conversation": message.conversation})
 
 
@@ -227,6 +239,21 @@ def panel_fragment(request: HttpRequest, conversation_id: int) -> HttpResponse:
         **_composer_context(request, conversation),
     }
     return render(request, "conversations/_panel.html", context)
+
+
+@login_required
+@handles_errors
+@require_GET
+def menu_fragment(request: HttpRequest, conversation_id: int) -> HttpResponse:
+    """The "more actions" menu (assign, labels), loaded when first opened."""
+    conversation = _conversation_or_404(request, conversation_id)
+    context = {
+        "conversation": conversation,
+        "teammates": selectors.teammates(),
+        "labels_all": selectors.labels_all(),
+        "is_owner": user_is_owner(request.user),
+    }
+    return render(request, "conversations/_menu.html", context)
 
 
 @login_required
@@ -464,7 +491,7 @@ def conversation_action(request: HttpRequest, conversation_id: int, action: str)
         response["HX-Redirect"] = "/"
         return _toast(response, text, "success")
     context = _thread_context(request, conversation)
-    context["panel"] = selectors.contact_panel(conversation=conversation)
+    context["panel"] = selectors.contact_panel(conversation=conversation, thread=context["thread"])
     response = render(request, "conversations/_conversation.html", context)
     return _toast(response, text, "success")
 

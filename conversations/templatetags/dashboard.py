@@ -148,9 +148,13 @@ def filesize(value) -> str:
 @register.filter
 def message_text(value) -> str:
     """Customer or team text: escaped, links clickable (opening in a new tab), line breaks kept."""
-    from django.utils.html import urlize
+    from django.utils.html import escape, urlize
 
-    html = urlize(str(value or ""), trim_url_limit=60, nofollow=True, autoescape=True)
+    text = str(value or "")
+    if "." not in text and "@" not in text:
+        # Nothing urlize could link (it needs a dot or an @); it is the thread's costliest filter.
+        return mark_safe(escape(text).replace("\n", "<br>"))
+    html = urlize(text, trim_url_limit=60, nofollow=True, autoescape=True)
     html = html.replace("<a ", '<a target="_blank" rel="noopener noreferrer nofollow" ')
     return mark_safe(html.replace("\n", "<br>"))  # built from escaped text only
 
@@ -167,10 +171,24 @@ TICKS = {
 }
 
 
-@register.inclusion_tag("conversations/_tick.html")
+@register.simple_tag
 def tick(status: str):
+    """Delivery ticks: clock (queued/sending), ✓ sent, ✓✓ delivered, blue ✓✓ read, ! failed."""
     kind, label = TICKS.get(status, ("clock", status or "Queued"))
-    return {"kind": kind, "label": label, "status": status}
+    marks = {"sent": "✓", "failed": "!", "delivered": "✓✓", "read": "✓✓"}
+    inner = (
+        mark_safe('<svg class="icon" aria-hidden="true"><use href="#i-clock"></use></svg>')
+        if kind == "clock"
+        else marks[kind]
+    )
+    return format_html(
+        '<span class="tick tick--{}" data-status="{}" title="{}"><span class="visually-hidden">{}</span>{}</span>',
+        kind,
+        status,
+        label,
+        label,
+        inner,
+    )
 
 
 @register.filter
