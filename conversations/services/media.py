@@ -10,8 +10,11 @@ conversations never imports documents). Everything here runs inside the tenant's
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import mimetypes
+import uuid
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.exceptions import SuspiciousFileOperation
@@ -21,6 +24,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.text import get_valid_filename
 
+from bizmitra.errors import ValidationFailed
 from bizmitra.events import publish
 from bizmitra.storage import MediaRejected, media_check
 from conversations.choices import MediaStatus
@@ -29,6 +33,23 @@ from conversations.whatsapp.graph_client import GraphClient
 from tenants.selectors import phone_number_get
 
 logger = logging.getLogger(__name__)
+
+# What Meta accepts per message type (FACTS.md §6, WA/business-phone-numbers/media).
+SENDABLE_TYPES = {
+    "image": ("image/jpeg", "image/png"),
+    "video": ("video/mp4", "video/3gpp"),
+    "audio": ("audio/aac", "audio/amr", "audio/mpeg", "audio/mp4", "audio/ogg", "audio/m4a"),
+    "sticker": ("image/webp",),
+    "document": None,  # txt, pdf, office files: anything but an executable is fine to store
+}
+
+
+@dataclass(frozen=True)
+class SentMedia:
+    media_id: str  # Meta's id, for {"type": kind, kind: {"id": media_id}}
+    name: str  # our storage key (tenant-namespaced)
+    mime_type: str  # sniffed
+    sha256: str
 
 
 def message_media_fetch(*, message_id: int) -> bool:
@@ -122,3 +143,45 @@ def _media_filename(message: Message, mime_type: str) -> str:
     except SuspiciousFileOperation:  # a name like ".." from the customer's phone
         original = f"media{extension}"
     return f"{message.pk}-{original}"  # the storage puts it under tenants/<schema>/
+
+
+def media_upload_for_send(*, phone_number_id: str, data: bytes, filename: str, kind: str) -> SentMedia:
+    """Keep a file we are about to send in our storage, then upload it to Meta.
+
+    Call inside the tenant's schema. The same checks as for received media (Meta's size
+    limit for ``kind``, the type sniffed from the bytes and matched against what Meta takes
+    for that kind); ``ValidationFailed`` names the problem. Graph errors propagate. The
+    stored copy is kept even when the upload fails, so a retry need not re-read the file.
+    """
+    if kind not in SENDABLE_TYPES:
+        raise ValidationFailed(
+            f"{kind!r} is not a media type.", fields={"type": ["image, video, audio, sticker or document"]}
+        )
+    try:
+        mime_type = media_check(data=data, kind=kind)
+    except MediaRejected as exc:
+        raise ValidationFailed(f"The file cannot be sent: {exc.reason}.", fields={"file": [exc.reason]}) from exc
+    allowed = SENDABLE_TYPES[kind]
+    if (allowed and mime_type not in allowed) or mime_type in ("application/x-executable", "application/x-msdownload"):
+        raise ValidationFailed(
+            f"The file is {mime_type}, which WhatsApp does not take as a {kind}.",
+            fields={"file": [f"{mime_type} is not a {kind} WhatsApp takes"]},
+        )
+    number = phone_number_get(phone_number_id=phone_number_id)
+    if number is None or number.tenant.schema_name != connection.schema_name:
+        raise ValidationFailed("That phone number is not this business's.", fields={"phone_number_id": ["unknown"]})
+    extension = mimetypes.guess_extension(mime_type) or ""
+    try:
+        stem = get_valid_filename(filename.rsplit(".", 1)[0])[:80] if filename else "file"
+    except SuspiciousFileOperation:
+        stem = "file"
+    name = default_storage.save(
+        f"sent/{timezone.now():%Y/%m}/{uuid.uuid4().hex[:12]}-{stem}{extension}", ContentFile(data)
+    )
+    client = GraphClient(
+        base_url=settings.WHATSAPP_GRAPH_URL,
+        api_version=settings.WHATSAPP_API_VERSION,
+        access_token=number.access_token,
+    )
+    media_id = client.upload_media(number.phone_number_id, data, mime_type, f"{stem}{extension}")
+    return SentMedia(media_id=media_id, name=name, mime_type=mime_type, sha256=hashlib.sha256(data).hexdigest())
