@@ -117,7 +117,8 @@ def _not_stored(messages: Sequence[InboundMessage]) -> list[InboundMessage]:
     """Messages whose wamid is not stored yet, once each, in Meta's timestamp order."""
     if not messages:
         return []
-    stored = set(Message.objects.filter(wamid__in={m.wamid for m in messages}).values_list("wamid", flat=True))
+    wamids = {m.wamid for m in messages}
+    stored = set(Message.objects.filter(wamid__in=wamids).order_by().values_list("wamid", flat=True))
     fresh: dict[str, InboundMessage] = {}
     for message in messages:
         if message.wamid not in stored:
@@ -136,7 +137,9 @@ def _messages_store(fresh: list[InboundMessage]) -> list[Message]:
 
     targets = {m.reaction_to_wamid for m in fresh if m.type == "reaction" and m.reaction_to_wamid}
     # The reacted-to wamid stays in `payload` (Meta's raw message) when it is not stored.
-    stored_targets = dict(Message.objects.filter(wamid__in=targets).values_list("wamid", "pk")) if targets else {}
+    stored_targets = (
+        dict(Message.objects.filter(wamid__in=targets).order_by().values_list("wamid", "pk")) if targets else {}
+    )
     rows = [
         _message_from(
             m,
