@@ -68,10 +68,13 @@ def _fresh_config_snapshots():
     """The engine's per-process configuration snapshots (bizmitra.config_cache) must not
     carry rows of an earlier test's rolled-back transaction into the next test."""
     from bizmitra.config_cache import local_caches_clear
+    from conversations.services.outbound_delivery import sending_numbers_forget
 
     local_caches_clear()
+    sending_numbers_forget()
     yield
     local_caches_clear()
+    sending_numbers_forget()
 
 
 @pytest.fixture

@@ -84,7 +84,7 @@ WHATSAPP_RECONCILE_EVERY_SECONDS = env.int("WHATSAPP_RECONCILE_EVERY_SECONDS", d
 # Webhook deliveries still pending this long lost their task: the sweeper (every N s) re-enqueues them.
 WHATSAPP_WEBHOOK_STUCK_AFTER_SECONDS = env.int("WHATSAPP_WEBHOOK_STUCK_AFTER_SECONDS", default=30)
 WHATSAPP_WEBHOOK_SWEEP_EVERY_SECONDS = env.int("WHATSAPP_WEBHOOK_SWEEP_EVERY_SECONDS", default=30)
-ENGINE_OWED_AFTER_SECONDS = env.int("ENGINE_OWED_AFTER_SECONDS", default=10)
+ENGINE_OWED_AFTER_SECONDS = env.int("ENGINE_OWED_AFTER_SECONDS", default=60)
 ENGINE_SWEEP_EVERY_SECONDS = env.int("ENGINE_SWEEP_EVERY_SECONDS", default=15)
 ENGINE_CLAIM_STALE_SECONDS = env.int("ENGINE_CLAIM_STALE_SECONDS", default=60)
 # The engine sends its reply itself when the number's limiter has a slot this soon; else the

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -117,11 +118,28 @@ def message_deliver(*, message_id: int, max_wait: float | None = None) -> Delive
     return DeliveryOutcome("sent")
 
 
+# Numbers change rarely (a token rotated, a number switched off) and are read for every send:
+# each process keeps them this long (seconds), and reads the database again after that.
+SENDING_NUMBER_TTL = 10.0
+_sending_numbers: dict[tuple[str, str], tuple[float, PhoneNumber | None]] = {}
+
+
 def _sending_number(phone_number_id: str) -> PhoneNumber | None:
+    key = (connection.schema_name, phone_number_id)
+    cached = _sending_numbers.get(key)
+    if cached is not None and time.monotonic() - cached[0] < SENDING_NUMBER_TTL:
+        return cached[1]
     # By schema name: under schema_context() connection.tenant is a stand-in without a pk.
-    return PhoneNumber.objects.filter(
+    number = PhoneNumber.objects.filter(
         phone_number_id=phone_number_id, tenant__schema_name=connection.schema_name
     ).first()
+    _sending_numbers[key] = (time.monotonic(), number)
+    return number
+
+
+def sending_numbers_forget() -> None:
+    """Drop the per-process copies of sending numbers (tests that switch a number off)."""
+    _sending_numbers.clear()
 
 
 _NOT_OPTED_OUT = Q(conversation__contact__opted_out_at__isnull=True) | Q(allow_opted_out=True)
