@@ -12,7 +12,7 @@ import base64
 import binascii
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -252,9 +252,16 @@ def inbox_row(*, user, conversation_id: int) -> Conversation:
 
 def unread_total(*, user) -> int:
     """Conversations with unread messages, for the tab title and the nav badge."""
-    queryset = Conversation.objects.filter(conversation_visible_q(user))
-    queryset = queryset.annotate(unread=Coalesce(_unread_subquery(), 0))
-    return queryset.filter(Q(unread__gt=0) | Q(inbox_state__marked_unread=True)).count()
+    # Compares times instead of counting messages: one pass over conversations, no subquery.
+    never = datetime(1970, 1, 1, tzinfo=UTC)
+    return (
+        Conversation.objects.filter(conversation_visible_q(user))
+        .filter(
+            Q(contact__last_inbound_at__gt=Coalesce(F("inbox_state__last_read_at"), Value(never)))
+            | Q(inbox_state__marked_unread=True)
+        )
+        .count()
+    )
 
 
 def _decorate_row(row: Conversation) -> None:
@@ -471,7 +478,12 @@ def outbound_sender(message: Message, decisions: dict[int, EngineDecision]) -> t
     if decision is not None and decision.path in SENDER_LABELS:
         kind, label = SENDER_LABELS[decision.path]
         if decision.rule_name and kind in ("rule", "flow"):
-            label = f"{label} · {decision.rule_name}"
+            # Built-in rules are already named "Built-in: …".
+            label = (
+                decision.rule_name
+                if decision.rule_name.startswith(label) or decision.path == "builtin"
+                else f"{label} · {decision.rule_name}"
+            )
         return kind, label
     key = message.idempotency_key or ""
     if key.startswith("reply:"):
@@ -642,3 +654,46 @@ def sendable_templates() -> list:
     from templates.selectors import template_list
 
     return [t for t in template_list().filter(kind=TemplateKind.META_TEMPLATE, is_active=True) if t.is_sendable]
+
+
+def first_run_checklist(*, user) -> list[dict[str, Any]]:
+    """The getting-started steps shown while no conversation is open, each with its state."""
+    from conversations.dashboard.simulator import SIMULATOR_PREFIX
+
+    simulated = Contact.objects.filter(wa_id__startswith=SIMULATOR_PREFIX).exists()
+    real = Conversation.objects.exclude(contact__wa_id__startswith=SIMULATOR_PREFIX).exists()
+    team = get_user_model().objects.filter(is_active=True).count() > 1
+    steps = [
+        {
+            "key": "simulator",
+            "title": "Message your bot from the phone simulator",
+            "text": "Write as a customer and watch the bot answer — rules, menus and AI.",
+            "done": simulated,
+            "url": "simulator",
+        },
+        {
+            "key": "customer",
+            "title": "Get your first customer conversation",
+            "text": "Share your WhatsApp number; new chats appear here live.",
+            "done": real,
+            "url": "",
+        },
+        {
+            "key": "canned",
+            "title": "Save a reply you type often",
+            "text": "Open a conversation, then “Saved replies” in the contact panel; insert it with /shortcut.",
+            "done": CannedResponse.objects.exists(),
+            "url": "",
+        },
+    ]
+    if user_is_owner(user):
+        steps.append(
+            {
+                "key": "team",
+                "title": "Invite a teammate",
+                "text": "Agents see their own and unassigned conversations, and can reply and take over.",
+                "done": team,
+                "url": "admin",
+            }
+        )
+    return steps

@@ -19,7 +19,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
-from django.db.models.functions import Greatest
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from bizmitra.errors import Conflict, ValidationFailed
@@ -119,6 +119,7 @@ def conversation_mark_read(*, conversation: Conversation, user, newest_inbound: 
             .first()
         )
     newest_id = newest_inbound.pk if newest_inbound else 0
+    newest_at = newest_inbound.timestamp if newest_inbound else None
     try:
         state = conversation.inbox_state
     except Conversation.inbox_state.RelatedObjectDoesNotExist:
@@ -126,7 +127,7 @@ def conversation_mark_read(*, conversation: Conversation, user, newest_inbound: 
     changed = False
     if state is None:
         state, created = InboxState.objects.get_or_create(
-            conversation=conversation, defaults={"last_read_message_id": newest_id}
+            conversation=conversation, defaults={"last_read_message_id": newest_id, "last_read_at": newest_at}
         )
         changed = created and newest_id > 0
     if not changed and (newest_id > state.last_read_message_id or state.marked_unread):
@@ -136,6 +137,9 @@ def conversation_mark_read(*, conversation: Conversation, user, newest_inbound: 
             .filter(Q(last_read_message_id__lt=newest_id) | Q(marked_unread=True))
             .update(
                 last_read_message_id=Greatest(F("last_read_message_id"), newest_id),
+                last_read_at=Greatest(Coalesce(F("last_read_at"), newest_at), newest_at)
+                if newest_at
+                else F("last_read_at"),
                 marked_unread=False,
                 updated_at=timezone.now(),
             )

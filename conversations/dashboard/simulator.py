@@ -29,6 +29,8 @@ from conversations.models import Contact, Conversation
 from conversations.selectors import user_is_owner
 
 IMAGE_MAX = 5 * 1024 * 1024
+# +999 is not assigned to any country (ITU-T E.164), so a simulator contact can never be a customer.
+SIMULATOR_PREFIX = "999"
 TEXT_MAX = 4096
 
 
@@ -46,8 +48,7 @@ def sandbox_url() -> str | None:
 
 def simulator_wa_id(user) -> str:
     """The simulator's customer number for this teammate: stable, and not a real country prefix."""
-    # +999 is not assigned to any country (ITU-T E.164), so a simulator contact can never be a customer.
-    return f"999{user.pk:09d}"
+    return f"{SIMULATOR_PREFIX}{user.pk:09d}"
 
 
 def simulator_phone_number():

@@ -111,7 +111,18 @@ def inbox(request: HttpRequest) -> HttpResponse:
         return render(request, "conversations/_list_rows.html", context)
     if request.htmx and request.htmx.target == "conversation-list":
         return render(request, "conversations/_list.html", context)
-    return render(request, "conversations/inbox.html", {**context, **_page_context(request), "selected": None})
+    checklist = selectors.first_run_checklist(user=request.user)
+    return render(
+        request,
+        "conversations/inbox.html",
+        {
+            **context,
+            **_page_context(request),
+            "selected": None,
+            "checklist": checklist,
+            "checklist_open": not all(step["done"] for step in checklist),
+        },
+    )
 
 
 def _conversation_or_404(request: HttpRequest, conversation_id: int):

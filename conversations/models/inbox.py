@@ -43,6 +43,9 @@ class InboxState(models.Model):
     )
     # Inbound messages with a greater id are unread.
     last_read_message_id = models.BigIntegerField(default=0)
+    # That message's time: compared with Contact.last_inbound_at, it tells "has unread" without
+    # counting messages, which keeps the tab-title total cheap on a tenant with many chats.
+    last_read_at = models.DateTimeField(null=True, blank=True)
     marked_unread = models.BooleanField(default=False)
     resolved_at = models.DateTimeField(null=True, blank=True)
     resolved_by = models.ForeignKey("auth.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")

@@ -387,3 +387,52 @@ def test_template_picker_form_and_missing_variable(alpha, owner):
     assert missing.status_code == 422 and "{{2}}" in missing.content.decode()
     with schema_context("alpha"):
         assert not c.messages.exists()
+
+
+PNG = (
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
+    b"\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00\x00\x00\x00IEND\xaeB`\x82"
+)
+
+
+def test_attachment_is_uploaded_to_graph_and_sent_by_media_id(alpha, owner, graph_sandbox, settings):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    settings.WHATSAPP_GRAPH_URL = graph_sandbox.base_url
+    with schema_context("alpha"):
+        c = _conversation(name="Photo Person")
+        _message(c)
+    upload = SimpleUploadedFile("shelf.png", PNG, content_type="image/png")
+    response = owner.post(
+        f"/c/{c.pk}/attach/", {"file": upload, "caption": "Our shelf", "idempotency_key": "f1"}, HTTP_HX_REQUEST="true"
+    )
+    assert response.status_code == 200, response.content.decode()[:300]
+    with schema_context("alpha"):
+        sent = c.messages.get(direction=Direction.OUTBOUND)
+        assert (
+            sent.type == "image"
+            and sent.media_id
+            and sent.payload["image"] == {"id": sent.media_id, "caption": "Our shelf"}
+        )
+        assert sent.media_file.read() == PNG
+    # The thread shows our copy, served only to the team.
+    media = owner.get(f"/c/{c.pk}/media/{sent.pk}/")
+    assert media.status_code == 200 and media["Content-Type"] == "image/png"
+    assert b"".join(media.streaming_content) == PNG
+    assert tenant_client(alpha).get(f"/c/{c.pk}/media/{sent.pk}/").status_code == 302  # signed out: login
+
+
+def test_attachment_limits_are_meta_limits(alpha, owner):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    with schema_context("alpha"):
+        c = _conversation()
+        _message(c)
+    exe = SimpleUploadedFile("tool.exe", b"MZ" * 10, content_type="application/x-msdownload")
+    refused = owner.post(f"/c/{c.pk}/attach/", {"file": exe, "idempotency_key": "f2"}, HTTP_HX_REQUEST="true")
+    assert refused.status_code == 422 and "does not accept this file type" in refused.content.decode()
+    big = SimpleUploadedFile("big.jpg", b"\xff" * (5 * 1024 * 1024 + 1), content_type="image/jpeg")
+    too_big = owner.post(f"/c/{c.pk}/attach/", {"file": big, "idempotency_key": "f3"}, HTTP_HX_REQUEST="true")
+    assert too_big.status_code == 422 and "up to 5 MB" in too_big.content.decode()
+    with schema_context("alpha"):
+        assert not c.messages.filter(direction=Direction.OUTBOUND).exists()
