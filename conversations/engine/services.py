@@ -48,6 +48,7 @@ import time
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Value
 from django.db.models.functions import Concat
@@ -248,9 +249,15 @@ def engine_owed_sweep() -> int:
     owed = messages_owed(older_than=_seconds(settings.ENGINE_OWED_AFTER_SECONDS))
     if not owed:
         return 0
-    logger.warning("%s: %d inbound message(s) owed an answer; running them again", connection.schema_name, len(owed))
+    # A message handed over by an earlier sweep is given that long before the next one: in a
+    # long backlog its task is merely waiting. The marks live in Redis, so a Redis restart —
+    # the very fault that loses the tasks — forgets them too.
+    hold = max(settings.ENGINE_OWED_AFTER_SECONDS, settings.ENGINE_SWEEP_EVERY_SECONDS * 2)
+    ids = [message_id for message_id, _ in owed if cache.add(f"engine-owed:{message_id}", 1, timeout=hold)]
+    if not ids:
+        return 0
+    logger.warning("%s: %d inbound message(s) owed an answer; running them again", connection.schema_name, len(ids))
     headers = {"_schema_name": connection.schema_name}
-    ids = [message_id for message_id, _ in owed]
     for start in range(0, len(ids), 100):
         engine_handle_messages_task.apply_async(kwargs={"message_ids": ids[start : start + 100]}, headers=headers)
     return len(ids)
