@@ -19,14 +19,17 @@ from django.contrib.auth import get_user_model
 from django.contrib.postgres.expressions import ArraySubquery
 from django.db.models import (
     BigIntegerField,
+    CharField,
     Count,
     Exists,
     F,
     IntegerField,
+    Lookup,
     OuterRef,
     Q,
     QuerySet,
     Subquery,
+    TextField,
     Value,
 )
 from django.db.models.functions import Coalesce, JSONObject
@@ -204,13 +207,34 @@ def inbox_queryset(*, user, filter_name: str = "all", query: str = "") -> QueryS
     return queryset
 
 
+@CharField.register_lookup
+@TextField.register_lookup
+class ILikeContains(Lookup):
+    """``col ILIKE '%text%'``: the form a pg_trgm GIN index serves.
+
+    Django's ``icontains`` compiles to ``UPPER(col) LIKE UPPER(...)``, which no index on the
+    column can answer (migration 0005 indexes the columns themselves).
+    """
+
+    lookup_name = "trgm_icontains"
+
+    def as_sql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        return f"{lhs} ILIKE {rhs}", [*lhs_params, *rhs_params]
+
+    def get_db_prep_lookup(self, value, connection):
+        escaped = str(value).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        return "%s", [f"%{escaped}%"]
+
+
 def _search_q(query: str) -> Q:
     """Name, number / user id, or any message text (trigram-indexed ILIKE, migration 0005)."""
-    condition = Q(contact__profile_name__icontains=query) | Q(contact__user_id__icontains=query)
+    condition = Q(contact__profile_name__trgm_icontains=query) | Q(contact__user_id__trgm_icontains=query)
     digits = "".join(ch for ch in query if ch.isdigit())
     if len(digits) >= 3 and len(digits) >= len(query.replace(" ", "").replace("+", "").replace("-", "")):
         condition |= Q(contact__wa_id__contains=digits)
-    condition |= Q(Exists(Message.objects.filter(conversation=OuterRef("pk"), body__icontains=query)))
+    condition |= Q(Exists(Message.objects.filter(conversation=OuterRef("pk"), body__trgm_icontains=query)))
     return condition
 
 
