@@ -164,7 +164,7 @@ def media_upload_for_send(*, phone_number_id: str, data: bytes, filename: str, k
     allowed = SENDABLE_TYPES[kind]
     if (allowed and mime_type not in allowed) or mime_type in ("application/x-executable", "application/x-msdownload"):
         raise ValidationFailed(
-            f"The file is {mime_type}, which WhatsApp does not take as a {kind}.",
+            f"The file is {mime_type}, which WhatsApp does not take as {'an' if kind[0] in 'aeiou' else 'a'} {kind}.",
             fields={"file": [f"{mime_type} is not a {kind} WhatsApp takes"]},
         )
     number = phone_number_get(phone_number_id=phone_number_id)

@@ -35,7 +35,7 @@ def test_a_sent_file_is_stored_and_uploaded(in_alpha, graph):
 @pytest.mark.parametrize(
     "data,kind,message",
     [
-        (text_pdf(), "image", "application/pdf, which WhatsApp does not take as a image"),
+        (text_pdf(), "image", "application/pdf, which WhatsApp does not take as an image"),
         (invoice_png(), "sticker", "image/png, which WhatsApp does not take as a sticker"),
         (b"\xff\xd8\xff\xe0" + b"\x00" * (5 * 1024 * 1024), "image", "WhatsApp allows at most 5242880 bytes"),
         (invoice_jpeg(), "gif", "is not a media type"),
