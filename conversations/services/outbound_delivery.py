@@ -77,7 +77,8 @@ def message_deliver(*, message_id: int, max_wait: float | None = None) -> Delive
     if not _claim(message_id):
         # The claim also refuses a contact who opted out a moment ago ("stop" racing this send).
         return _refuse_opted_out(message_id) if _opted_out_since(message_id) else DeliveryOutcome("skipped")
-    message = Message.objects.get(pk=message_id)
+    # What the claim changed, without reading the row again (only claims change attempts).
+    message.status, message.attempts = MessageStatus.SENDING, message.attempts + 1
     client = GraphClient(
         base_url=settings.WHATSAPP_GRAPH_URL,
         api_version=settings.WHATSAPP_API_VERSION,
@@ -114,7 +115,7 @@ def message_deliver(*, message_id: int, max_wait: float | None = None) -> Delive
             return DeliveryOutcome("in_doubt")
         title = f"HTTP {exc.http_status}" if exc.http_status else "Network error"
         return _record_retryable(message, code=None, title=title, details=str(exc))
-    _record_sent(message_id, wamid=result.wamid)
+    _record_sent(message, wamid=result.wamid)
     return DeliveryOutcome("sent")
 
 
@@ -190,13 +191,14 @@ def _unclaim(message_id: int) -> None:
     )
 
 
-def _record_sent(message_id: int, *, wamid: str) -> None:
+def _record_sent(message: Message, *, wamid: str) -> None:
     # Not one transaction with pending_statuses_apply: that takes statuses' per-wamid advisory
     # lock, and a status_apply holding it may be waiting on this row's lock (deadlock). The
     # wamid and the status change are one UPDATE; parked statuses follow once it is committed.
     now = timezone.now()
     # `queued` too: if messages_reconcile gave up on a slow worker and re-queued the row,
     # recording the wamid now still stops the second send (its claim will fail).
+    message_id = message.pk
     updated = Message.objects.filter(
         pk=message_id, status__in=[MessageStatus.SENDING, MessageStatus.QUEUED], wamid__isnull=True
     ).update(
@@ -208,7 +210,10 @@ def _record_sent(message_id: int, *, wamid: str) -> None:
         error_details="",
         updated_at=now,
     )
-    message = Message.objects.get(pk=message_id)
+    if updated:
+        message.status, message.wamid, message.sent_at = MessageStatus.SENT, wamid, now
+    else:
+        message = Message.objects.get(pk=message_id)
     if not updated and message.wamid != wamid:
         # A status webhook got here first and reconciled the row; it must name the same send.
         logger.error("message %s: Meta answered wamid %s but the row has %s", message_id, wamid, message.wamid)
