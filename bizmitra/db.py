@@ -25,9 +25,6 @@ NEW_UNLESS_EMPTY = "COALESCE(NULLIF({new}, ''), {old})"
 OLD_UNLESS_NULL = "COALESCE({old}, {new})"
 """Fills the column only where it is still NULL."""
 
-# PostgreSQL's wire protocol numbers bind parameters with 16 bits.
-_MAX_PARAMS = 65_535
-
 
 def insert_on_conflict(
     model: type[Model],
@@ -38,7 +35,7 @@ def insert_on_conflict(
     returning: Sequence[str] = ("pk",),
     using: str | None = None,
 ) -> list[tuple]:
-    """Insert ``objs`` in one statement per 65,535 parameters; return ``returning`` per row.
+    """Insert ``objs`` in one statement, whatever their number; return ``returning`` per row.
 
     ``conflict`` names the fields of a unique constraint (``ON CONFLICT (…)``). Without
     ``update`` the statement is ``DO NOTHING`` and only the rows really inserted come back
@@ -68,31 +65,36 @@ def insert_on_conflict(
     def column(name: str) -> str:
         return quote(opts.pk.column if name == "pk" else opts.get_field(name).column)
 
+    casts = [field.cast_db_type(connection) for field in fields]
+    if None in casts:
+        raise TypeError(f"{model.__name__}: every field needs a database type")
+    columns = ", ".join(quote(f.column) for f in fields)
+    # One array parameter per column, unnested in order: the statement text stays short and
+    # the same for any number of rows (psycopg caches its parsing; no 65,535-parameter cap),
+    # and WITH ORDINALITY keeps the caller's row order, which is its lock order.
     # "stored", not "old": PostgreSQL 18 gives OLD and NEW a meaning of their own in RETURNING.
-    head = f"INSERT INTO {quote(opts.db_table)} AS stored ({', '.join(quote(f.column) for f in fields)}) VALUES "
-    tail = [f" ON CONFLICT ({', '.join(column(name) for name in conflict)})"]
-    update_params: list[Any] = []
+    sql = [
+        f"INSERT INTO {quote(opts.db_table)} AS stored ({columns}) SELECT {columns} FROM unnest(",
+        ", ".join(f"%s::{cast}[]" for cast in casts),
+        f") WITH ORDINALITY AS given ({columns}, given_row) ORDER BY given_row",
+        f" ON CONFLICT ({', '.join(column(name) for name in conflict)})",
+    ]
+    params: list[Any] = [[] for _ in fields]
+    for obj in objs:
+        for values, field in zip(params, fields, strict=True):
+            values.append(field.get_db_prep_save(field.pre_save(obj, add=True), connection=connection))
     if update:
         assignments = []
         for name, template in update.items():
-            template, params = template if isinstance(template, tuple) else (template, ())
+            template, update_params = template if isinstance(template, tuple) else (template, ())
             col = column(name)
             assignments.append(f"{col} = " + template.format(old=f"stored.{col}", new=f"EXCLUDED.{col}"))
-            update_params.extend(params)
-        tail.append(" DO UPDATE SET " + ", ".join(assignments))
+            params.extend(update_params)
+        sql.append(" DO UPDATE SET " + ", ".join(assignments))
     else:
-        tail.append(" DO NOTHING")
-    tail.append(" RETURNING " + ", ".join(column(name) for name in returning))
-
-    row_sql = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    per_statement = max(1, (_MAX_PARAMS - len(update_params)) // len(fields))
-    results: list[tuple] = []
+        sql.append(" DO NOTHING")
+    sql.append(" RETURNING " + ", ".join(column(name) for name in returning))
     with connection.cursor() as cursor:
-        for start in range(0, len(objs), per_statement):
-            chunk = objs[start : start + per_statement]
-            params: list[Any] = []
-            for obj in chunk:
-                params.extend(f.get_db_prep_save(f.pre_save(obj, add=True), connection=connection) for f in fields)
-            cursor.execute(head + ", ".join([row_sql] * len(chunk)) + "".join(tail), [*params, *update_params])
-            results.extend(cursor.fetchall())
+        cursor.execute("".join(sql), params)
+        results = cursor.fetchall()
     return results
