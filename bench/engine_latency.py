@@ -70,6 +70,7 @@ def decision_phase(count: int, keyword: str) -> None:
     from django.utils import timezone
     from django_tenants.utils import schema_context
 
+    from bizmitra.config_cache import config_changed
     from conversations.choices import Direction, MessageStatus, MessageType
     from conversations.engine.bots import bot_for_phone_number
     from conversations.engine.services import engine_handle_inbound
@@ -100,6 +101,7 @@ def decision_phase(count: int, keyword: str) -> None:
         ]
         for label, text, ai in scenarios:
             Bot.objects.filter(pk=bot.pk).update(ai_enabled=ai)
+            config_changed()  # the engine reads bots from a per-process snapshot
             engine_handle_inbound(message=inbound(text))  # warm caches and connections
             times, queries, paths = [], [], set()
             for _ in range(count):
@@ -115,6 +117,7 @@ def decision_phase(count: int, keyword: str) -> None:
                 figures(label, times) + f"   queries {statistics.median(queries):.0f}   path {','.join(sorted(paths))}"
             )
         Bot.objects.filter(pk=bot.pk).update(ai_enabled=True)
+        config_changed()
 
 
 def reply_phase(args, env: dict[str, str], keyword: str) -> None:
