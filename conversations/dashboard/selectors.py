@@ -87,7 +87,9 @@ def conversation_get_for_user(*, user, conversation_id: int, for_update: bool = 
     """The conversation, with its contact, if ``user`` may see it; else ``NotFound``."""
     # The contact's lead (a reverse one-to-one from the leads app) and the inbox state come in
     # the same query: the page shows both.
-    queryset = Conversation.objects.select_related("contact", "contact__lead", "assigned_agent", "inbox_state")
+    queryset = Conversation.objects.select_related(
+        "contact", "contact__lead", "assigned_agent", "inbox_state"
+    ).annotate(label_list=_labels_subquery())
     if for_update:
         queryset = Conversation.objects.select_related("contact", "assigned_agent").select_for_update(of=("self",))
     try:
@@ -162,6 +164,15 @@ def _resolved_q() -> Q:
     )
 
 
+def _labels_subquery() -> ArraySubquery:
+    """The conversation's labels as ``[{"name", "colour"}]``, in the row's own query."""
+    return ArraySubquery(
+        ConversationLabel.objects.filter(conversation=OuterRef("pk"))
+        .order_by("label__name")
+        .values(json=JSONObject(name="label__name", colour="label__colour"))
+    )
+
+
 def inbox_queryset(*, user, filter_name: str = "all", query: str = "") -> QuerySet[Conversation]:
     """Visible conversations for one filter and search, annotated for the list rows."""
     if filter_name not in FILTERS:
@@ -177,11 +188,7 @@ def inbox_queryset(*, user, filter_name: str = "all", query: str = "") -> QueryS
             last_type=_last_message("type"),
             last_direction=_last_message("direction"),
             last_status=_last_message("status"),
-            label_list=ArraySubquery(
-                ConversationLabel.objects.filter(conversation=OuterRef("pk"))
-                .order_by("label__name")
-                .values(json=JSONObject(name="label__name", colour="label__colour"))
-            ),
+            label_list=_labels_subquery(),
         )
     )
     resolved = _resolved_q()
@@ -341,7 +348,7 @@ class Thread:
     last_inbound: Message | None
     window_closes_at: datetime | None
     is_resolved: bool
-    labels: list[Label] = field(default_factory=list)
+    labels: list[dict] = field(default_factory=list)
 
 
 SENDER_LABELS = {
@@ -386,8 +393,13 @@ def thread_get(*, conversation: Conversation, before_id: int | None = None, limi
         and state.resolved_at
         and (contact.last_inbound_at is None or contact.last_inbound_at <= state.resolved_at)
     )
-    links = ConversationLabel.objects.filter(conversation=conversation).select_related("label")
-    labels = [link.label for link in links]
+    labels = getattr(conversation, "label_list", None)
+    if labels is None:
+        labels = list(
+            ConversationLabel.objects.filter(conversation=conversation)
+            .order_by("label__name")
+            .values(name=F("label__name"), colour=F("label__colour"))
+        )
     return Thread(
         conversation=conversation,
         items=items,
