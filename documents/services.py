@@ -13,7 +13,7 @@ import hashlib
 import logging
 import mimetypes
 import re
-from datetime import date
+from datetime import date, timedelta
 
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -248,8 +248,12 @@ def document_process(*, document_id: int) -> bool:
     except Exception as exc:
         _fail(document, f"reading failed unexpectedly ({exc.__class__.__name__})")
         raise
-    thumb = ocr.thumbnail(data, mime_type=document.mime_type, limits=_limits())
-    _store_result(document, pages=pages, config=config, thumb=thumb)
+    try:
+        thumb = ocr.thumbnail(data, mime_type=document.mime_type, limits=_limits())
+        _store_result(document, pages=pages, config=config, thumb=thumb)
+    except Exception as exc:  # never leave it "processing": that blocks "read again"
+        _fail(document, f"saving what was read failed ({exc.__class__.__name__})")
+        raise
     return True
 
 
@@ -355,10 +359,16 @@ def _acknowledge_after_commit(document_id: int) -> None:
 def document_reprocess(*, document: Document) -> Document:
     """Read again (after a failure, or with new settings): back to ``queued`` and enqueued.
 
-    A document being read right now is left alone (the caller sees ``processing``)."""
-    Document.objects.filter(pk=document.pk).exclude(status=DocumentStatus.PROCESSING).update(
-        status=DocumentStatus.QUEUED, failure_reason="", pages_done=0, updated_at=timezone.now()
+    A document being read right now is left alone (the caller sees ``processing``), unless
+    its reading started so long ago that its worker must have died."""
+    # A worker that died mid-way leaves "processing" behind; past the longest a reading may
+    # take (every page at its time limit, twice over) it may be queued again.
+    stale = timezone.now() - timedelta(
+        seconds=2 * settings.DOCUMENTS_MAX_PAGES * settings.DOCUMENTS_SECONDS_PER_PAGE + 60
     )
+    Document.objects.filter(pk=document.pk).exclude(
+        status=DocumentStatus.PROCESSING, processing_started_at__gt=stale
+    ).update(status=DocumentStatus.QUEUED, failure_reason="", pages_done=0, updated_at=timezone.now())
     document.refresh_from_db()
     if document.status == DocumentStatus.QUEUED:
         _enqueue(document.pk)

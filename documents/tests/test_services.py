@@ -193,3 +193,17 @@ def test_lead_is_left_alone_when_filling_is_off(in_alpha, django_capture_on_comm
     with django_capture_on_commit_callbacks(execute=True):
         document_process(document_id=document.pk)
     assert not Lead.objects.filter(contact=contact).exists()
+
+
+def test_a_document_stuck_in_processing_can_be_read_again_only_once_stale(in_alpha):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    document = upload(invoice_png())
+    Document.objects.filter(pk=document.pk).update(
+        status=DocumentStatus.PROCESSING, processing_started_at=timezone.now()
+    )
+    assert document_reprocess(document=document).status == DocumentStatus.PROCESSING  # a worker is on it
+    Document.objects.filter(pk=document.pk).update(processing_started_at=timezone.now() - timedelta(hours=2))
+    assert document_reprocess(document=document).status == DocumentStatus.QUEUED  # that worker died
