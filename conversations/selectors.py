@@ -2,11 +2,12 @@
 
 Tenant isolation comes from the schema: every query here only sees the rows of
 the tenant whose schema is active, so another tenant's ids simply do not exist.
-Any signed-in principal of the tenant (owner, agent, API key) may read all of them.
+Owners and API keys read all of them; pass ``user=`` (a tenant user) to apply the agent rule
+of the dashboard: agents see the conversations assigned to them and the unassigned ones.
 """
 
 from django.db import connection
-from django.db.models import F, QuerySet
+from django.db.models import F, Q, QuerySet
 
 from bizmitra.errors import NotFound
 from conversations.models import Contact, Conversation, Message
@@ -21,16 +22,30 @@ def conversation_summary() -> dict:
     }
 
 
-def conversation_list() -> QuerySet[Conversation]:
+def conversation_visible_q(user) -> Q:
+    """The conversations ``user`` may see: all for owners, API-key principals and None;
+    for agents (tenant users without owner rights) their own and the unassigned ones."""
+    from django.contrib.auth import get_user_model
+
+    if user is None or not isinstance(user, get_user_model()) or user_is_owner(user):
+        return Q()
+    return Q(assigned_agent=user) | Q(assigned_agent__isnull=True)
+
+
+def conversation_list(*, user=None) -> QuerySet[Conversation]:
     """Newest activity first; conversations without any message yet come last, newest first."""
     # PostgreSQL sorts NULLs first in DESC order, which would float empty conversations to the top.
-    return Conversation.objects.select_related("contact").order_by(F("last_message_at").desc(nulls_last=True), "-id")
+    return (
+        Conversation.objects.select_related("contact")
+        .filter(conversation_visible_q(user))
+        .order_by(F("last_message_at").desc(nulls_last=True), "-id")
+    )
 
 
-def conversation_get(*, conversation_id: int) -> Conversation:
-    """The conversation with this id, or ``NotFound``."""
+def conversation_get(*, conversation_id: int, user=None) -> Conversation:
+    """The conversation with this id (visible to ``user``), or ``NotFound``."""
     try:
-        return conversation_list().get(pk=conversation_id)
+        return conversation_list(user=user).get(pk=conversation_id)
     except Conversation.DoesNotExist:
         raise NotFound("Conversation not found.") from None
 
@@ -40,10 +55,14 @@ def message_list(*, conversation: Conversation) -> QuerySet[Message]:
     return conversation.messages.order_by("timestamp", "id")
 
 
-def message_get(*, message_id: int) -> Message:
-    """The message with this id, or ``NotFound``."""
+def message_get(*, message_id: int, user=None) -> Message:
+    """The message with this id (in a conversation visible to ``user``), or ``NotFound``."""
     try:
-        return Message.objects.get(pk=message_id)
+        rule = conversation_visible_q(user)
+        messages = (
+            Message.objects.filter(conversation__in=Conversation.objects.filter(rule)) if rule else Message.objects
+        )
+        return messages.get(pk=message_id)
     except Message.DoesNotExist:
         raise NotFound("Message not found.") from None
 

@@ -49,7 +49,7 @@ from conversations.models import (
     Label,
     Message,
 )
-from conversations.selectors import user_is_owner
+from conversations.selectors import conversation_visible_q, user_is_owner
 
 WINDOW = timedelta(hours=24)
 PAGE_SIZE = 30
@@ -74,13 +74,6 @@ FAILED_STATUSES = (MessageStatus.FAILED, MessageStatus.DEAD)
 
 
 # --- permissions -----------------------------------------------------------------------------
-
-
-def conversation_visible_q(user) -> Q:
-    """The conversations ``user`` may see (all for owners)."""
-    if user_is_owner(user):
-        return Q()
-    return Q(assigned_agent=user) | Q(assigned_agent__isnull=True)
 
 
 def conversation_get_for_user(*, user, conversation_id: int, for_update: bool = False) -> Conversation:

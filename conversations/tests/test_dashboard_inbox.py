@@ -9,6 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
+from bizmitra.errors import NotFound
 from conversations.choices import ConversationStatus, Direction, MessageStatus
 from conversations.dashboard import selectors
 from conversations.models import Contact, Conversation, ConversationActivity, HandoffEvent, Message
@@ -436,3 +437,21 @@ def test_attachment_limits_are_meta_limits(alpha, owner):
     assert too_big.status_code == 422 and "up to 5 MB" in too_big.content.decode()
     with schema_context("alpha"):
         assert not c.messages.filter(direction=Direction.OUTBOUND).exists()
+
+
+def test_read_selectors_apply_the_agent_rule_when_given_a_user(alpha, agent_user):
+    from conversations import selectors as read
+
+    with schema_context("alpha"):
+        boss = _owner_user()
+        theirs = _conversation(name="Boss Only", agent=boss)
+        message = _message(theirs)
+        free = _conversation(name="Anyone")
+        assert theirs in read.conversation_list() and theirs in read.conversation_list(user=boss)
+        visible = list(read.conversation_list(user=agent_user))
+        assert free in visible and theirs not in visible
+        with pytest.raises(NotFound):
+            read.conversation_get(conversation_id=theirs.pk, user=agent_user)
+        with pytest.raises(NotFound):
+            read.message_get(message_id=message.pk, user=agent_user)
+        assert read.message_get(message_id=message.pk).pk == message.pk
