@@ -9,9 +9,11 @@ class ConversationsConfig(AppConfig):
         from bizmitra.config_cache import config_models_watch
         from conversations import listeners  # noqa: F401  (registers event listeners)
         from conversations.engine import admin as engine_admin  # noqa: F401  (bots, decisions, takeover)
+        from conversations.engine import flow_rules
         from conversations.engine import listeners as engine_listeners  # noqa: F401  (answers inbound messages)
         from conversations.models import AIAgentSettings, Bot, BotPhoneNumber, HandoffSettings, WorkingHours
 
+        flow_rules.install()  # templates' hooks: bot names, test sends, a bot's rules go with it
         # The engine reads these from a per-process snapshot (conversations.engine.bots).
         config_models_watch(
             Bot, BotPhoneNumber, WorkingHours, HandoffSettings, AIAgentSettings, dispatch_prefix="conversations"

@@ -11,9 +11,12 @@ this tenant's.
 
 from __future__ import annotations
 
+from contextvars import ContextVar
+
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
+from django.db import connection
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -27,12 +30,12 @@ from conversations.whatsapp.outbound_payloads import (
     OutboundValidationError,
     normalize_recipient,
 )
+from templates import hooks
 from templates.choices import TemplateKind
-from templates.models import ConversationState, FlowRule, FlowSettings, MessageTemplate, TemplateButton, TemplateListRow
+from templates.models import FlowRule, FlowSettings, MessageTemplate, TemplateButton, TemplateListRow
 from templates.preview import preview_html
 from templates.selectors import flow_graph_check, payload_exists
 from templates.services import flow_settings_ensure, meta_templates_sync, template_send_test
-from templates.services.templates import BUILTIN_TENANT_WIDE
 from templates.validation import (
     Problem,
     flow_rule_problems,
@@ -418,20 +421,30 @@ def _test_number_of(request) -> str:
 
 
 class FlowRuleForm(forms.ModelForm):
+    # ``FlowRule.bot_id`` is a plain id (bots live in conversations, above this app): the
+    # choices come from templates.hooks.bot_names.
+    bot = forms.TypedChoiceField(label="Bot", required=False, coerce=int, empty_value=None)
+
     class Meta:
         model = FlowRule
-        fields = ["name", "priority", "is_active", "bot", "match_type", "pattern", "required_state", "action"]
+        fields = ["name", "priority", "is_active", "match_type", "pattern", "required_state", "action"]
         fields += ["template", "next_state"]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        if "bot" in self.fields:
-            self.fields["bot"].empty_label = "Every bot"
+        if self.instance.builtin_intent:
+            # Built-in intents (STOP, START, ...) answer for every bot.
+            del self.fields["bot"]
+            return
+        names = hooks.bot_names()
+        self.fields["bot"].choices = [("", "Every bot"), *sorted(names.items(), key=lambda item: item[1])]
+        self.fields["bot"].help_text = FlowRule._meta.get_field("bot_id").help_text
+        self.initial.setdefault("bot", self.instance.bot_id)
 
     def clean(self):
         cleaned = super().clean()
-        if self.instance.builtin_intent and cleaned.get("bot") is not None:
-            self.add_error("bot", BUILTIN_TENANT_WIDE)
+        if "bot" in self.fields:
+            self.instance.bot_id = cleaned.get("bot")
         _add_problems(
             self,
             flow_rule_problems(
@@ -446,6 +459,30 @@ class FlowRuleForm(forms.ModelForm):
         return cleaned
 
 
+_page_bot_names: ContextVar[tuple[str, dict[int, str]]] = ContextVar("flow_rule_page_bot_names", default=("", {}))
+
+
+class BotFilter(admin.SimpleListFilter):
+    title = "bot"
+    parameter_name = "bot_id"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("none", "Every bot"),
+            *sorted(((str(pk), name) for pk, name in hooks.bot_names().items()), key=lambda i: i[1]),
+        ]
+
+    def queryset(self, request, queryset):
+        if self.value() == "none":
+            return queryset.filter(bot_id__isnull=True)
+        if self.value():
+            try:
+                return queryset.filter(bot_id=int(self.value()))
+            except ValueError:
+                return queryset.none()
+        return queryset
+
+
 @admin.register(FlowRule)
 class FlowRuleAdmin(admin.ModelAdmin):
     form = FlowRuleForm
@@ -453,26 +490,35 @@ class FlowRuleAdmin(admin.ModelAdmin):
     list_display += ["is_active"]
     list_display_links = ["name"]
     list_editable = ["priority", "is_active"]
-    list_filter = ["action", "match_type", "is_active", "builtin_intent", "bot"]
+    list_filter = ["action", "match_type", "is_active", "builtin_intent", BotFilter]
     search_fields = ["name", "pattern"]
     ordering = ["priority", "id"]
-    readonly_fields = ["builtin_intent"]
-    fieldsets = [
-        (None, {"fields": ["name", "priority", "is_active", "builtin_intent", "bot"]}),
-        ("When", {"fields": ["match_type", "pattern", "required_state"]}),
-        ("Then", {"fields": ["action", "template", "next_state"]}),
-    ]
-    list_select_related = ["template", "bot"]
+    readonly_fields = ["builtin_intent", "bot_label"]
+    list_select_related = ["template"]
 
-    def get_readonly_fields(self, request, obj=None):
-        # Built-in intents (STOP, START, ...) answer for every bot.
-        if obj is not None and obj.builtin_intent:
-            return [*self.readonly_fields, "bot"]
-        return self.readonly_fields
+    def get_fieldsets(self, request, obj=None):
+        # Built-in intents (STOP, START, ...) answer for every bot: shown, not editable.
+        bot = "bot_label" if obj is not None and obj.builtin_intent else "bot"
+        return [
+            (None, {"fields": ["name", "priority", "is_active", "builtin_intent", bot]}),
+            ("When", {"fields": ["match_type", "pattern", "required_state"]}),
+            ("Then", {"fields": ["action", "template", "next_state"]}),
+        ]
 
-    @admin.display(description="bot", ordering="bot__name")
+    def get_changelist_instance(self, request):
+        # One lookup of the tenant's bots for the whole page, not one per row. A context
+        # variable, not an attribute: this admin object serves every tenant's requests.
+        _page_bot_names.set((connection.schema_name, hooks.bot_names()))
+        return super().get_changelist_instance(request)
+
+    @admin.display(description="bot", ordering="bot_id")
     def bot_label(self, obj):
-        return obj.bot.name if obj.bot_id else "Every bot"
+        if not obj.bot_id:
+            return "Every bot"
+        schema, names = _page_bot_names.get()
+        if schema != connection.schema_name:
+            names = hooks.bot_names()
+        return names.get(obj.bot_id, f"bot {obj.bot_id}")
 
     def changelist_view(self, request, extra_context=None):
         if request.method == "GET":
@@ -495,17 +541,3 @@ class FlowSettingsAdmin(admin.ModelAdmin):
         # One row per tenant: the list is just a door to it.
         settings = flow_settings_ensure()
         return HttpResponseRedirect(reverse("admin:message_templates_flowsettings_change", args=[settings.pk]))
-
-
-@admin.register(ConversationState)
-class ConversationStateAdmin(admin.ModelAdmin):
-    list_display = ["contact", "last_template", "state", "updated_at"]
-    list_select_related = ["contact", "last_template"]
-    search_fields = ["contact__wa_id", "contact__profile_name", "state"]
-    readonly_fields = ["contact", "last_template", "state", "updated_at"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False

@@ -19,6 +19,8 @@ class MessageTemplateFilter(django_filters.FilterSet):
 
 
 class FlowRuleFilter(django_filters.FilterSet):
+    bot = django_filters.NumberFilter(field_name="bot_id", label="bot id")
+
     class Meta:
         model = FlowRule
-        fields = ["action", "match_type", "is_active", "builtin_intent", "bot"]
+        fields = ["action", "match_type", "is_active", "builtin_intent"]

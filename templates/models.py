@@ -2,8 +2,9 @@
 
 Everything here lives in the tenant's own schema (``templates`` is a TENANT_APP), so every
 foreign key is naturally same-tenant. The conversation engine reads these models through
-``templates.services.flow_match`` / ``templates.rendering.render_template`` and writes
-``ConversationState`` through ``templates.services.conversation_state_advance``.
+``templates.services.flow_match`` / ``templates.rendering.render_template``; where each
+contact is in the flows (``conversations.ConversationState``) belongs to the engine, above
+this app, which never imports ``conversations`` nor points a foreign key at it.
 
 Data model at a glance::
 
@@ -11,9 +12,8 @@ Data model at a glance::
       ├── TemplateButton  (1-3 reply buttons; payload_id btn_…, next_template, next_state)
       └── TemplateListRow (list rows grouped by section_title; payload_id row_…, next_template, next_state)
     FlowRule        (priority-ordered: inbound text/payload -> send_template | set_state | handoff | ai;
-                     optional bot: only for that bot's conversations, else every bot's)
+                     optional bot_id: only for that bot's conversations, else every bot's)
     FlowSettings    (one row per tenant: fallback_template, which built-in intents were seeded)
-    ConversationState (one per contact: last_template sent, free-form state string)
 
 Field length limits come from ``conversations.whatsapp.outbound_payloads`` (Meta's limits,
 FACTS.md §2.2); full validation runs through its ``build_message_payload`` (see
@@ -186,12 +186,13 @@ class FlowRule(models.Model):
     over), ``ai`` (hand to the AI agent). ``builtin_intent`` marks the rules seeded by
     ``builtin_intents_ensure`` (one per intent).
 
-    ``bot`` (optional) limits the rule to the conversations one bot serves (the bot of the
+    ``bot_id`` (optional) limits the rule to the conversations one bot serves (the bot of the
     WhatsApp number the customer wrote to); empty: the rule applies to every bot of the
     tenant. At equal ``priority`` a bot's own rules are tried before tenant-wide ones, so a
     bot can answer a keyword its own way. Built-in intents stay tenant-wide (STOP must work
-    whatever the bot). Deleting a bot deletes its rules (CASCADE): turning them tenant-wide
-    instead would silently change what every other bot answers.
+    whatever the bot). A plain id, not a foreign key: bots live in ``conversations``, above
+    this app. Deleting a bot deletes its rules (``conversations.engine.flow_rules``): turning
+    them tenant-wide instead would silently change what every other bot answers.
     """
 
     name = models.CharField(max_length=100)
@@ -210,12 +211,12 @@ class FlowRule(models.Model):
         MessageTemplate, null=True, blank=True, on_delete=models.RESTRICT, related_name="flow_rules"
     )
     next_state = models.CharField(max_length=STATE_MAX, blank=True, default="")
-    bot = models.ForeignKey(
-        "conversations.Bot",
+    # Same column as the foreign key it replaced (migration 0003), index kept.
+    bot_id = models.BigIntegerField(
+        "bot",
         null=True,
         blank=True,
-        on_delete=models.CASCADE,
-        related_name="flow_rules",
+        db_index=True,
         help_text="Only for conversations this bot serves; empty: every bot.",
     )
     builtin_intent = models.CharField(max_length=16, choices=BuiltinIntent.choices, blank=True, default="")
@@ -259,22 +260,3 @@ class FlowSettings(models.Model):
 
     def __str__(self) -> str:
         return "Flow settings"
-
-
-class ConversationState(models.Model):
-    """Where a contact is in the flows: the last template sent to them and a state string.
-
-    ``last_template`` resolves replies that carry no known payload id (e.g. a button title
-    typed back); ``state`` is free-form (``"awaiting_date"``) and gates rules with a
-    ``required_state``. Written only by ``conversation_state_advance``.
-    """
-
-    contact = models.OneToOneField("conversations.Contact", on_delete=models.CASCADE, related_name="flow_state")
-    last_template = models.ForeignKey(
-        MessageTemplate, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    state = models.CharField(max_length=STATE_MAX, blank=True, default="")
-    updated_at = models.DateTimeField(auto_now=True)
-
-    def __str__(self) -> str:
-        return f"{self.contact}: {self.state or '-'}"

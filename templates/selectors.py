@@ -1,4 +1,4 @@
-"""Reads of templates, flow rules and flow state (call inside the tenant's schema).
+"""Reads of templates and flow rules (call inside the tenant's schema).
 
 ``flow_graph_check`` is the builder's lint: it never blocks a save, it returns warnings
 (unreachable templates, loops without exit, dead-end buttons...) that the admin shows.
@@ -14,7 +14,6 @@ from django.db.models import Prefetch, QuerySet
 from bizmitra.config_cache import TenantConfigCache
 from templates.choices import FlowAction, MatchType, TemplateKind
 from templates.models import (
-    ConversationState,
     FlowRule,
     FlowSettings,
     MessageTemplate,
@@ -70,10 +69,6 @@ def payload_exists(payload_id: str) -> bool:
         TemplateButton.objects.filter(payload_id=payload_id).exists()
         or TemplateListRow.objects.filter(payload_id=payload_id).exists()
     )
-
-
-def conversation_state_get(*, contact) -> ConversationState | None:
-    return ConversationState.objects.select_related("last_template").filter(contact=contact).first()
 
 
 # --- the flow book: what the engine reads for every message -----------------------------------

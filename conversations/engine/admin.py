@@ -18,6 +18,7 @@ from conversations.models import (
     BotAuditLog,
     BotPhoneNumber,
     BotSchedule,
+    ConversationState,
     EngineDecision,
     HandoffEvent,
     HandoffSettings,
@@ -172,6 +173,17 @@ class BotAuditLogAdmin(_ReadOnly):
     list_filter = ["action", "actor_label"]
     search_fields = ["bot_name", "actor_label", "detail"]
     date_hierarchy = "at"
+
+
+@admin.register(ConversationState)
+class ConversationStateAdmin(_ReadOnly):
+    list_display = ["contact", "last_template", "state", "updated_at"]
+    list_select_related = ["contact", "last_template"]
+    search_fields = ["contact__wa_id", "contact__profile_name", "state"]
+    readonly_fields = ["contact", "last_template", "state", "updated_at"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
 
 
 @admin.register(EngineDecision)

@@ -17,6 +17,7 @@ from conversations.ai.services import agent_reply
 from conversations.choices import ConversationStatus, MessageType
 from conversations.engine import hooks
 from conversations.engine.bots import SYSTEM_ACTOR
+from conversations.engine.flow_state import conversation_state_advance
 from conversations.engine.handoff import (
     TEXT_MAX,
     conversation_handoff,
@@ -31,7 +32,7 @@ from conversations.engine.replying import Run, remember_user, send, send_templat
 from conversations.models import Contact, EngineDecision, Message
 from templates.choices import NO_ACTION, BuiltinIntent, FlowAction
 from templates.selectors import flow_book
-from templates.services import builtin_intents_ensure, conversation_state_advance, flow_match
+from templates.services import builtin_intents_ensure, flow_match
 
 logger = logging.getLogger(__name__)
 

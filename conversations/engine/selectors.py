@@ -11,6 +11,11 @@ def bot_list() -> QuerySet[Bot]:
     return Bot.objects.prefetch_related("phone_numbers", "working_hours").select_related("handoff_settings")
 
 
+def bot_names_by_id() -> dict[int, str]:
+    """{id: name} of the tenant's bots: what ``templates`` may scope a flow rule to."""
+    return dict(Bot.objects.order_by().values_list("id", "name"))
+
+
 def bot_get(*, bot_id: int) -> Bot:
     """The bot with this id, or ``NotFound``."""
     bot = bot_list().filter(pk=bot_id).first()

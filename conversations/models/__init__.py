@@ -1,7 +1,8 @@
 """Models of the conversations app, one module per aggregate.
 
 - ``core``: contacts, conversations, messages and statuses waiting for their message;
-- ``engine``: bots, their hours and schedules, handoffs, and the engine's decisions;
+- ``engine``: bots, their hours and schedules, handoffs, the engine's decisions and each
+  contact's flow state;
 - ``ai``: the AI agent's settings, call logs and website-knowledge jobs;
 - ``inbox``: the team inbox's read state, notes, labels, saved replies and activity.
 """
@@ -22,6 +23,7 @@ from conversations.models.engine import (
     BotAuditLog,
     BotPhoneNumber,
     BotSchedule,
+    ConversationState,
     EngineDecision,
     HandoffEvent,
     HandoffSettings,
@@ -61,6 +63,7 @@ __all__ = [
     "BotSchedule",
     "Contact",
     "Conversation",
+    "ConversationState",
     "EngineDecision",
     "HandoffEvent",
     "HandoffSettings",

@@ -11,6 +11,7 @@ star-imports this module so Django registers them with the app.
           ├── BotSchedule      (enable_at / disable_at, applied by a periodic task)
           └── BotAuditLog      (who enabled/disabled/changed it, and when)
     EngineDecision  (one per inbound message: what the engine did and why)
+    ConversationState (one per contact: where it is in the flows, see templates.services.flow_match)
     HandoffEvent    (a conversation handed to a person, or given back to the bot)
 """
 
@@ -21,13 +22,15 @@ from django.db import models
 from django.db.models import Q
 
 from conversations.choices import ConversationStatus
-from conversations.models.core import Conversation
+from conversations.models.core import Contact, Conversation
+from templates.models import STATE_MAX
 
 __all__ = [
     "Bot",
     "BotAuditLog",
     "BotPhoneNumber",
     "BotSchedule",
+    "ConversationState",
     "EngineDecision",
     "HandoffEvent",
     "HandoffSettings",
@@ -334,3 +337,24 @@ class HumanTakeover(Conversation):
     @property
     def is_handed_off(self) -> bool:
         return self.status == ConversationStatus.HANDED_OFF
+
+
+class ConversationState(models.Model):
+    """Where a contact is in the flows: the last template sent to them and a state string.
+
+    ``last_template`` resolves replies that carry no known payload id (e.g. a button title
+    typed back); ``state`` is free-form (``"awaiting_date"``) and gates flow rules with a
+    ``required_state``. Runtime state of the engine, so it lives here, not in ``templates``
+    (which sits below conversations and holds only the flows' configuration). Written only by
+    ``conversations.engine.flow_state.conversation_state_advance``.
+    """
+
+    contact = models.OneToOneField(Contact, on_delete=models.CASCADE, related_name="flow_state")
+    last_template = models.ForeignKey(
+        "message_templates.MessageTemplate", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    state = models.CharField(max_length=STATE_MAX, blank=True, default="")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.contact}: {self.state or '-'}"

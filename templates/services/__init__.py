@@ -4,14 +4,13 @@ The conversation engine's entry points, all called inside the tenant's schema:
 
 - ``flow_match(*, text, payload_id, state, bot) -> FlowDecision`` — what an inbound message triggers
   for the conversation's bot (its own and tenant-wide rules; reads only)
-- ``conversation_state_advance(*, contact, template, state)`` — record what was sent / the new state
 - ``builtin_intents_ensure()`` — seed the built-in intent rules (idempotent)
 - ``meta_templates_sync()`` — pull Meta-approved templates from WhatsApp
 - ``templates.rendering.render_template(template, context)`` / ``render_context(...)`` — the message to send
 """
 
 from templates.services.builtin_intents import BUILTIN_INTENTS, builtin_intents_ensure
-from templates.services.flow import FlowDecision, conversation_state_advance, flow_match
+from templates.services.flow import FlowDecision, FlowState, flow_match
 from templates.services.meta_sync import MetaSyncFailed, MetaSyncResult, meta_templates_sync
 from templates.services.send_test import SendingUnavailable, template_send_test
 from templates.services.templates import (
@@ -26,11 +25,11 @@ from templates.services.templates import (
 __all__ = [
     "BUILTIN_INTENTS",
     "FlowDecision",
+    "FlowState",
     "MetaSyncFailed",
     "MetaSyncResult",
     "SendingUnavailable",
     "builtin_intents_ensure",
-    "conversation_state_advance",
     "flow_match",
     "flow_rule_create",
     "flow_rule_update",

@@ -1,26 +1,34 @@
-"""Deciding what an inbound message triggers, and recording where a contact is in the flows.
+"""Deciding what an inbound message triggers.
 
-The conversation engine calls, inside the tenant's schema::
+The conversation engine (``conversations.engine``, above this app) calls, inside the
+tenant's schema::
 
-    state = conversation_state_get(contact=contact)           # templates.selectors
+    state = conversation_state_get(contact=contact)           # conversations.engine.flow_state
     decision = flow_match(text=message.body, payload_id=message.payload_id, state=state, bot=bot)
     if decision.template:
         send(render_template(decision.template, render_context(contact=..., lead=...)))
     conversation_state_advance(contact=contact, template=decision.template, state=decision.next_state)
 
-``flow_match`` only reads; ``conversation_state_advance`` is the one write.
+``flow_match`` only reads; the contact's state is the engine's to write.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from django.utils import timezone
+from typing import Protocol
 
 from templates.choices import NO_ACTION, TEXT_MATCH_TYPES, FlowAction, MatchType
-from templates.models import ConversationState, FlowRule, MessageTemplate, TemplateButton, TemplateListRow
+from templates.models import FlowRule, MessageTemplate, TemplateButton, TemplateListRow
 from templates.selectors import FlowBook, flow_book
 from templates.text import keyword_contains, keyword_equals, keyword_starts_with, normalise, regex_error, regex_matches
+
+
+class FlowState(Protocol):
+    """What ``flow_match`` reads of a contact's place in the flows
+    (``conversations.ConversationState`` in practice)."""
+
+    state: str
+    last_template_id: int | None
 
 
 @dataclass(frozen=True)
@@ -30,7 +38,7 @@ class FlowDecision:
     ``action``: a ``FlowAction`` value (``send_template``, ``set_state``, ``handoff``,
     ``ai``) or ``"none"`` (nothing matched and no fallback: the engine decides, e.g. stays
     silent or asks the AI). ``template``: send it when not None (also with ``set_state``
-    and ``handoff``). ``next_state``: the new ``ConversationState.state``, or None to keep
+    and ``handoff``). ``next_state``: the contact's new ``FlowState.state``, or None to keep
     it. ``rule``: the matching rule (``rule.builtin_intent`` tells opt-out/opt-in apart),
     None for button taps and the fallback. ``choice``: the tapped button/row, if any.
     ``reason``: one line for logs and the inbox.
@@ -44,13 +52,11 @@ class FlowDecision:
     choice: TemplateButton | TemplateListRow | None = None
 
 
-def flow_match(
-    *, text: str = "", payload_id: str = "", state: ConversationState | None = None, bot=None
-) -> FlowDecision:
+def flow_match(*, text: str = "", payload_id: str = "", state: FlowState | None = None, bot=None) -> FlowDecision:
     """Decide what an inbound message triggers; reads only, writes nothing.
 
-    ``bot`` (the ``conversations.Bot`` serving the conversation): rules scoped to that bot
-    and tenant-wide rules (``bot`` empty) take part, rules of other bots do not; at equal
+    ``bot`` (the bot serving the conversation, anything with ``.pk``): rules scoped to that
+    bot and tenant-wide rules (``bot_id`` empty) take part, rules of other bots do not; at equal
     priority the bot's own rules come first. ``bot=None``: tenant-wide rules only.
     Buttons/rows and the fallback template belong to templates, so are the same for every bot.
 
@@ -95,32 +101,6 @@ def flow_match(
             action=FlowAction.SEND_TEMPLATE, template=fallback, next_state=None, rule=None, reason="fallback template"
         )
     return FlowDecision(action=NO_ACTION, template=None, next_state=None, rule=None, reason="no rule matched")
-
-
-def conversation_state_advance(
-    *, contact, template: MessageTemplate | None = None, state: str | None = None
-) -> ConversationState:
-    """Record that ``template`` was sent to ``contact`` and/or move it to ``state``.
-
-    ``template=None`` keeps ``last_template``; ``state=None`` keeps the state, ``""``
-    clears it. Call inside the tenant's schema after the send is queued (an engine
-    decision's ``template`` and ``next_state`` go straight in). One statement, an
-    ``INSERT … ON CONFLICT (contact) DO UPDATE``, so concurrent deliveries for one contact
-    converge on one row. Returns the row with its pk; only the fields this call set are
-    current on it (``refresh_from_db`` for the rest).
-    """
-    row = ConversationState(contact_id=contact.pk, updated_at=timezone.now())
-    update_fields = ["updated_at"]
-    if template is not None:
-        row.last_template_id = template.pk
-        update_fields.append("last_template")
-    if state is not None:
-        row.state = state
-        update_fields.append("state")
-    ConversationState.objects.bulk_create(
-        [row], update_conflicts=True, unique_fields=["contact"], update_fields=update_fields
-    )
-    return row
 
 
 # --- internals ----------------------------------------------------------------------------

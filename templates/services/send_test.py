@@ -7,6 +7,7 @@ from typing import Any
 
 from bizmitra.errors import ApplicationError, ValidationFailed
 from conversations.whatsapp.outbound_payloads import OutboundValidationError, normalize_recipient
+from templates import hooks
 from templates.models import MessageTemplate
 from templates.rendering import render_template
 
@@ -23,7 +24,7 @@ class SendingUnavailable(ApplicationError):
 
 def template_send_test(*, template: MessageTemplate, to: str, sent_by=None) -> Any:
     """Queue ``template`` (filled with ``SAMPLE_CONTEXT``) to ``to`` through the normal
-    outbound pipeline; returns its ``conversations.Message``.
+    outbound pipeline (``templates.hooks.message_send``); returns the queued message.
 
     Free-form kinds (text, buttons, lists) only reach a number that wrote to the
     business in the last 24 h (Meta's customer-service window); Meta templates reach
@@ -35,12 +36,11 @@ def template_send_test(*, template: MessageTemplate, to: str, sent_by=None) -> A
         normalize_recipient(to)
     except OutboundValidationError as exc:
         raise ValidationFailed("Not a valid WhatsApp number.", fields={"to": [exc.reason]}) from exc
-    try:
-        from conversations.services.outbound import message_send
-    except ImportError as exc:  # the outbound pipeline ships separately
-        raise SendingUnavailable("Sending is not available yet: the outbound sender is not installed.") from exc
+    # The sender lives in conversations (above this app), plugged in through templates.hooks.
+    if hooks.message_send is None:
+        raise SendingUnavailable("Sending is not available yet: the outbound sender is not installed.")
     rendered = render_template(template, SAMPLE_CONTEXT)
-    return message_send(
+    return hooks.message_send(
         to=to,
         type=rendered["type"],
         content=rendered["content"],

@@ -12,6 +12,7 @@ from typing import Any
 from django.db import transaction
 
 from bizmitra.errors import ValidationFailed
+from templates import hooks
 from templates.choices import TemplateKind
 from templates.models import FlowRule, FlowSettings, MessageTemplate, TemplateButton, TemplateListRow
 from templates.selectors import payload_exists
@@ -238,5 +239,8 @@ def _validate_rule(rule: FlowRule) -> None:
         problems.append(Problem("name", "This field is required."))
     if rule.builtin_intent and rule.bot_id is not None:
         problems.append(Problem("bot", BUILTIN_TENANT_WIDE))
+    elif rule.bot_id is not None and rule.bot_id not in hooks.bot_names():
+        # Bots live in the tenant's schema too, so another tenant's bot id is unknown here.
+        problems.append(Problem("bot", f"No bot of this business has the id {rule.bot_id}."))
     if problems:
         raise ValidationFailed("The flow rule is not valid.", fields=problems_as_fields(problems))

@@ -1,9 +1,9 @@
 """Small builders for template tests (call inside a tenant schema)."""
 
 import uuid
+from types import SimpleNamespace
 
 from bizmitra.config_cache import config_changed
-from conversations.models import Contact
 from templates.choices import FlowAction, MatchType, TemplateKind
 from templates.models import FlowRule, MessageTemplate, TemplateButton, TemplateListRow
 
@@ -45,9 +45,16 @@ def rule(pattern: str, template=None, *, match_type=MatchType.CONTAINS, action=F
     return FlowRule.objects.create(pattern=pattern, template=template, match_type=match_type, action=action, **fields)
 
 
-def contact(**fields) -> Contact:
+def contact(**fields) -> SimpleNamespace:
+    """What ``render_context`` reads of a contact (conversations.Contact sits above this app)."""
     fields.setdefault("wa_id", "9199" + uuid.uuid4().hex[:8].translate(str.maketrans("abcdef", "123456")))
-    return Contact.objects.create(**fields)
+    fields.setdefault("profile_name", "")
+    return SimpleNamespace(recipient=f"+{fields['wa_id']}", **fields)
+
+
+def flow_place(*, state: str = "", last_template=None) -> SimpleNamespace:
+    """What ``flow_match`` reads of a contact's place in the flows (``FlowState``)."""
+    return SimpleNamespace(state=state, last_template_id=last_template.pk if last_template is not None else None)
 
 
 def builtin_rules_off() -> None:

@@ -1,12 +1,10 @@
 """The builder in the tenant admin, as alpha's owner on alpha.test."""
 
 import pytest
-from django.utils import timezone
 
-from conversations.models import Message
 from templates.choices import TemplateKind
 from templates.models import FlowRule, MessageTemplate, TemplateButton
-from templates.tests.factories import button_template, contact, list_template, text_template, wire
+from templates.tests.factories import button_template, list_template, text_template, wire
 from tests.tenancy import tenant_client
 
 BASE = "/admin/message_templates/messagetemplate/"
@@ -113,7 +111,6 @@ class TestPagesRender:
         settings_page = owner.get("/admin/message_templates/flowsettings/")
         assert settings_page.status_code == 302 and settings_page["Location"].endswith("/1/change/")
         assert owner.get(settings_page["Location"]).status_code == 200
-        assert owner.get("/admin/message_templates/conversationstate/").status_code == 200
 
     def test_synced_meta_template_is_read_only_except_wiring(self, owner):
         meta = MessageTemplate.objects.create(
@@ -238,30 +235,3 @@ class TestSendTest:
         assert owner.get(url).status_code == 200
         page = errors_of(owner.post(url, {"to": "12", "send_test": "1"}))
         assert "international number" in page
-
-    def test_sends_through_the_outbound_pipeline(self, owner):
-        template = button_template(titles=("Yes", "No"), body="Hi {{first_name}}")
-        person = contact(last_inbound_at=timezone.now())
-        url = f"{BASE}{template.pk}/send-test/"
-        response = owner.post(url, {"to": f"+{person.wa_id}", "send_test": "1"}, follow=True)
-        assert "is on its way" in response.content.decode()
-        message = Message.objects.get(conversation__contact=person)
-        assert message.type == "interactive" and message.body == "Hi Test"
-        assert message.payload["interactive"]["action"]["buttons"][0]["reply"]["title"] == "Yes"
-        # The number is remembered for the next test send.
-        assert f"+{person.wa_id}" in owner.get(url).content.decode()
-
-    def test_closed_window_is_explained(self, owner):
-        template = text_template()
-        response = owner.post(f"{BASE}{template.pk}/send-test/", {"to": "+919800000001", "send_test": "1"}, follow=True)
-        assert "was not sent" in response.content.decode() and "24-hour" in response.content.decode()
-
-    def test_changelist_action_asks_for_the_number_then_sends(self, owner):
-        first, second = text_template(name="One"), text_template(name="Two")
-        person = contact(last_inbound_at=timezone.now())
-        selection = {"action": "send_test_action", "_selected_action": [first.pk, second.pk]}
-        form_page = owner.post(BASE, selection)
-        assert form_page.status_code == 200 and b"Your WhatsApp number" in form_page.content
-        done = owner.post(BASE, {**selection, "to": f"+{person.wa_id}", "send_test": "1"}, follow=True)
-        assert done.status_code == 200
-        assert Message.objects.filter(conversation__contact=person).count() == 2

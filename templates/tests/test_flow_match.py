@@ -1,14 +1,15 @@
 """flow_match: text rules of every type, payload taps (old menus too), state, fallback."""
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from templates.choices import NO_ACTION, FlowAction, MatchType
-from templates.models import ConversationState, FlowRule
-from templates.services import conversation_state_advance, flow_match, flow_settings_update
+from templates.services import flow_match, flow_settings_update
 from templates.tests.factories import (
     builtin_rules_off,
     button_template,
-    contact,
+    flow_place,
     list_template,
     rule,
     text_template,
@@ -68,11 +69,9 @@ class TestTextRules:
         assert flow_match(text="price", payload_id="", state=None).action == NO_ACTION
 
     def test_required_state_gates_a_rule(self, answer):
-        contact_row = contact()
         gated = rule("yes", answer, required_state="awaiting_confirmation")
-        state = conversation_state_advance(contact=contact_row, state="browsing")
-        assert flow_match(text="yes", payload_id="", state=state).rule is None
-        state = conversation_state_advance(contact=contact_row, state="awaiting_confirmation")
+        assert flow_match(text="yes", payload_id="", state=flow_place(state="browsing")).rule is None
+        state = flow_place(state="awaiting_confirmation")
         assert flow_match(text="yes", payload_id="", state=state).rule == gated
 
     def test_action_values_flow_through(self, answer):
@@ -117,14 +116,13 @@ class TestPayloads:
         assert decision.rule is None
 
     def test_tap_on_an_old_menu_resolves_by_payload_id(self, answer):
-        person = contact()
         old_menu = button_template(name="Old menu", titles=("Prices",))
         new_menu = button_template(name="New menu", titles=("Prices",))
         old_prices = wire(old_menu.buttons.get(), answer)
         other = text_template(name="New prices")
         wire(new_menu.buttons.get(), other)
         # The newest menu was sent last, but the customer taps the older one.
-        state = conversation_state_advance(contact=person, template=new_menu)
+        state = flow_place(last_template=new_menu)
         decision = flow_match(text="Prices", payload_id=old_prices.payload_id, state=state)
         assert decision.template == answer and decision.choice == old_prices
 
@@ -135,10 +133,9 @@ class TestPayloads:
         assert (decision.template, decision.next_state, decision.choice) == (answer, "colour", colour)
 
     def test_unknown_payload_falls_back_to_last_template_by_title(self, answer):
-        person = contact()
         menu = button_template(titles=("Opening hours", "Other"))
         wire(menu.buttons.get(title="Opening hours"), answer)
-        state = conversation_state_advance(contact=person, template=menu)
+        state = flow_place(last_template=menu)
         # e.g. a Meta template quick-reply whose payload we did not set
         decision = flow_match(text="OPENING HOURS", payload_id="something-else", state=state)
         assert decision.template == answer and "title matched" in decision.reason
@@ -166,31 +163,12 @@ class TestPayloads:
         assert (decision.action, decision.template, decision.next_state) == (FlowAction.SET_STATE, None, "snoozed")
 
     def test_flow_match_writes_nothing(self, answer):
-        person = contact()
         menu = button_template(titles=("A",))
         wire(menu.buttons.get(), answer)
-        state = conversation_state_advance(contact=person, template=menu)
-        before = (FlowRule.objects.count(), ConversationState.objects.get(pk=state.pk).updated_at)
-        flow_match(text="A", payload_id=menu.buttons.get().payload_id, state=state)
-        flow_match(text="nothing", payload_id="", state=state)
-        assert before == (FlowRule.objects.count(), ConversationState.objects.get(pk=state.pk).updated_at)
-
-
-class TestConversationState:
-    def test_advance_creates_then_updates_one_row(self, answer):
-        person = contact()
-        first = conversation_state_advance(contact=person, template=answer, state="start")
-        second = conversation_state_advance(contact=person, state="next")
-        assert first.pk == second.pk and ConversationState.objects.filter(contact=person).count() == 1
-        second.refresh_from_db()
-        assert (second.last_template, second.state) == (answer, "next")
-        conversation_state_advance(contact=person, template=None, state="")
-        second.refresh_from_db()
-        assert (second.last_template, second.state) == (answer, "")
-
-    def test_deleting_the_last_template_keeps_the_state(self, answer):
-        person = contact()
-        conversation_state_advance(contact=person, template=answer, state="s")
-        answer.delete()
-        state = ConversationState.objects.get(contact=person)
-        assert (state.last_template, state.state) == (None, "s")
+        state = flow_place(last_template=menu)
+        tap = menu.buttons.get().payload_id
+        with CaptureQueriesContext(connection) as queries:
+            flow_match(text="A", payload_id=tap, state=state)
+            flow_match(text="nothing", payload_id="", state=state)
+        writes = [q["sql"] for q in queries if not q["sql"].lstrip().upper().startswith("SELECT")]
+        assert writes == []
