@@ -12,6 +12,7 @@ it stops the whole process group. One startup; it is slow (migrations), so it is
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import os
 import re
@@ -338,7 +339,9 @@ def _check_websocket(dashboard: str, *, realtime: int, session: str) -> None:
         ) as ws:
             return json.loads(await asyncio.wait_for(ws.recv(), 20))
 
-    assert asyncio.run(hello())["event"] == "hello"
+    # A thread of its own: a browser test in the same worker may leave an event loop running here.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        assert pool.submit(asyncio.run, hello()).result(timeout=60)["event"] == "hello"
 
 
 def _query(database: str, sql: str, *params):
@@ -404,9 +407,11 @@ def _check_ai_off(*, sandbox: int, database: str) -> None:
         )
 
     [(path, reason)] = wait_for(decision, timeout=60, interval=0.5, what="the engine's decision")
-    assert path == "fallback" and "ai_off_no_endpoint" in reason
+    # The engine may stop before the agent (its reason: the banner's words) or the agent
+    # refuses (its fallback code); either way nothing was called.
+    assert path == "fallback" and (AI_OFF in reason or "ai_off_no_endpoint" in reason), reason
     calls = _query(database, "SELECT outcome, rounds, latency_ms FROM demo.conversations_aicalllog")
-    assert calls and all(call == ("fallback", 0, 0) for call in calls)
+    assert all(call == ("fallback", 0, 0) for call in calls), calls
 
 
 # --- a bad LIVE_WEBSOCKET_URL ------------------------------------------------------------
