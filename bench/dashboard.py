@@ -261,7 +261,7 @@ def live_phase(args, env: dict[str, str]) -> None:
                     if (n.id && n.id.startsWith('row-')) window.__seen[n.textContent] ||= t;
                 }).observe(document.getElementById('list-rows'), {childList: true}); }"""
             )
-            latencies, missing = [], 0
+            latencies, missing, to_event, to_dom = [], 0, [], []
             for _ in range(args.live):
                 token = uuid.uuid4().hex[:10]
                 wa_id = "1999" + str(uuid.uuid4().int)[:9]
@@ -275,12 +275,23 @@ def live_phase(args, env: dict[str, str]) -> None:
                         token,
                     )
                     latencies.append((seen if seen else time.time() * 1000) - t0)
+                    row_id = page.get_attribute(f"li.row:has-text('{token}')", "data-conversation-id")
+                    arrived = page.evaluate(
+                        "(cid) => { const a = bzm.live.arrivals().find((e) => e.event === 'message.received'"
+                        " && String(e.conversation_id) === cid); return a ? a.t : null; }",
+                        row_id,
+                    )
+                    if arrived and seen:
+                        to_event.append(arrived - t0)
+                        to_dom.append(seen - arrived)
                 except Exception:
                     missing += 1
             browser.close()
         print()
         print("== webhook POST -> new row rendered in Chromium (granian + daphne + worker + sandbox) ==")
         print(figures("webhook -> row in the DOM", latencies) + (f"   not shown: {missing}" if missing else ""))
+        print(figures("  of which: webhook -> event at page", to_event))
+        print(figures("  of which: event -> row rendered", to_dom))
     finally:
         stop(worker)
         stop(realtime)

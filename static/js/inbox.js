@@ -192,8 +192,12 @@
       .catch(() => {});
   }
 
+  const arrivals = [];
   function handleEvent(event) {
     if (typeof event.at === "number") lastAt = Math.max(lastAt, event.at);
+    // Wall-clock arrival of the last events, for bench/dashboard.py's latency breakdown.
+    arrivals.push({ event: event.event, conversation_id: event.conversation_id, t: performance.timeOrigin + performance.now() });
+    if (arrivals.length > 50) arrivals.shift();
     if (isSimulator) {
       if (event.conversation_id) refreshPhone();
       return;
@@ -294,6 +298,7 @@
     // For tests and debugging: drop the socket as a network blip would.
     drop: () => socket && socket.close(),
     lastAt: () => lastAt,
+    arrivals: () => arrivals.slice(),
   };
   connect();
   document.addEventListener("visibilitychange", () => {
