@@ -7,7 +7,6 @@ carries it to the worker); sent from public they fail on the tenant tables.
 import logging
 
 from celery import shared_task
-from django.db import DatabaseError
 from django_tenants.utils import get_public_schema_name, schema_context
 
 from leads import services
@@ -44,16 +43,6 @@ def appointment_calendar_sync_due_task() -> int:
     for appointment_id in due:
         appointment_calendar_sync_task.delay(appointment_id=appointment_id)
     return len(due)
-
-
-@shared_task(autoretry_for=(DatabaseError,), retry_backoff=5, retry_backoff_max=300, max_retries=5)
-def appointment_workflows_fire_task(*, appointment_id: int, event: str, stamp: str = "") -> int:
-    return len(services.appointment_workflows_fire(appointment_id=appointment_id, event=event, stamp=stamp))
-
-
-@shared_task(autoretry_for=(DatabaseError,), retry_backoff=5, retry_backoff_max=300, max_retries=5)
-def lead_captured_workflows_fire_task(*, lead_id: int) -> int | None:
-    return services.lead_captured_workflows_fire(lead_id=lead_id)
 
 
 PER_TENANT_JOBS = {

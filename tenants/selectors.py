@@ -1,7 +1,10 @@
 """Reads on the platform (public schema)."""
 
 import hmac
+import logging
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from django.db import connection
 from django.utils import timezone
 
 from tenants.models import ApiKey, PhoneNumber, Tenant
@@ -29,6 +32,35 @@ def api_key_authenticate(*, raw_key: str, client_code: str | None = None) -> Ten
 
 def phone_number_get(*, phone_number_id: str) -> PhoneNumber | None:
     return PhoneNumber.objects.select_related("tenant").filter(phone_number_id=phone_number_id).first()
+
+
+logger = logging.getLogger(__name__)
+
+
+def tenant_timezone_name(*, tenant: Tenant | None = None, schema_name: str | None = None) -> str:
+    """The IANA name of a tenant's time zone (``Tenant.timezone``), "UTC" when unset or not a
+    zone. ``tenant``, else the tenant of ``schema_name``, else of the current schema; no query
+    when the connection's tenant (set by the middleware or tenant-schemas-celery) is that one."""
+    if tenant is None:
+        schema_name = schema_name or connection.schema_name
+        current = getattr(connection, "tenant", None)
+        if current is not None and getattr(current, "schema_name", None) == schema_name:
+            tenant = current
+    if tenant is not None:
+        name = getattr(tenant, "timezone", "") or ""
+    else:
+        name = Tenant.objects.filter(schema_name=schema_name).values_list("timezone", flat=True).first() or ""
+    try:
+        ZoneInfo(name or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        logger.warning("unknown time zone %r of tenant %s", name, schema_name or getattr(tenant, "schema_name", ""))
+        return "UTC"
+    return name or "UTC"
+
+
+def tenant_timezone(*, tenant: Tenant | None = None, schema_name: str | None = None) -> ZoneInfo:
+    """The tenant's time zone (see ``tenant_timezone_name``); UTC when unset or unknown."""
+    return ZoneInfo(tenant_timezone_name(tenant=tenant, schema_name=schema_name))
 
 
 def tenant_get_by_client_code(*, client_code: str) -> Tenant | None:

@@ -7,6 +7,7 @@ class WorkflowsConfig(AppConfig):
     def ready(self) -> None:
         from celery.signals import worker_ready
 
+        from workflows import listeners  # noqa: F401  (the workflows a lead or an appointment sets off)
         from workflows.tasks import dispatch_on_worker_ready
 
         # Recover jobs left pending by a restart as soon as a worker is up (see the handler).

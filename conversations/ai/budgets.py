@@ -12,11 +12,9 @@ Both are Redis counters with an expiry, shared by every worker:
 from __future__ import annotations
 
 from datetime import datetime
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-from django.db import connection
 
 from conversations.ai.store import ai_key, redis_client
+from tenants.selectors import tenant_timezone
 
 HOURLY_WINDOW_SECONDS = 3600
 # Kept a little past midnight so a late reader of yesterday's figure still finds it.
@@ -35,7 +33,7 @@ return n
 
 def tenant_today(*, schema_name: str) -> str:
     """Today's date in the tenant's time zone (``Tenant.timezone``), as ``YYYY-MM-DD``."""
-    return datetime.now(_tenant_zone(schema_name)).date().isoformat()
+    return datetime.now(tenant_timezone(schema_name=schema_name)).date().isoformat()
 
 
 def tokens_key(*, schema_name: str, day: str | None = None) -> str:
@@ -66,16 +64,3 @@ def contact_call_take(*, schema_name: str, contact_id: int, cap: int) -> bool:
         _TAKE_CALL, 1, contact_calls_key(schema_name=schema_name, contact_id=contact_id), HOURLY_WINDOW_SECONDS
     )
     return int(count) <= cap
-
-
-def _tenant_zone(schema_name: str) -> ZoneInfo:
-    tenant = getattr(connection, "tenant", None)
-    name = getattr(tenant, "timezone", None) if getattr(tenant, "schema_name", None) == schema_name else None
-    if not name:
-        from tenants.models import Tenant
-
-        name = Tenant.objects.filter(schema_name=schema_name).values_list("timezone", flat=True).first()
-    try:
-        return ZoneInfo(name or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")

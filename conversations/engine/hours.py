@@ -16,6 +16,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.db import connection
 
+from tenants.selectors import tenant_timezone
+
 logger = logging.getLogger(__name__)
 
 # Every weekday occurs within the look-back, so a non-empty schedule always has an interval
@@ -68,22 +70,12 @@ def closed_since(*, schedule: Iterable[Interval], tz: ZoneInfo, at: datetime) ->
 
 def zone_for(name: str) -> ZoneInfo:
     """The time zone called ``name``, else the business's (``Tenant.timezone``), else UTC."""
-    for candidate in (name, tenant_timezone_name()):
-        if candidate:
-            try:
-                return ZoneInfo(candidate)
-            except (ZoneInfoNotFoundError, ValueError):
-                logger.warning("unknown time zone %r in %s", candidate, connection.schema_name)
-    return ZoneInfo("UTC")
-
-
-def tenant_timezone_name() -> str:
-    tenant = getattr(connection, "tenant", None)
-    if tenant is not None and getattr(tenant, "schema_name", None) == connection.schema_name:
-        return getattr(tenant, "timezone", "") or ""
-    from tenants.models import Tenant
-
-    return Tenant.objects.filter(schema_name=connection.schema_name).values_list("timezone", flat=True).first() or ""
+    if name:
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            logger.warning("unknown time zone %r in %s", name, connection.schema_name)
+    return tenant_timezone()
 
 
 def bot_closed_since(bot, *, at: datetime) -> datetime | None:

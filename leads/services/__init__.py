@@ -5,7 +5,6 @@ from leads.services.appointments import (
     appointment_cancel,
     appointment_complete,
     appointment_reschedule,
-    appointment_workflows_fire,
 )
 from leads.services.calendar_sync import appointment_calendar_sync, appointments_calendar_sync_due
 from leads.services.follow_ups import lead_follow_up_send, lead_follow_ups_due, lead_sla_check
@@ -13,7 +12,6 @@ from leads.services.leads import lead_capture, lead_create, lead_transition, lea
 from leads.services.notifications import notification_mark_read
 from leads.services.periodic import leads_periodic_tasks_ensure
 from leads.services.scoring import lead_signal_record, lead_signals_from_message
-from leads.services.workflows import lead_captured_workflows_fire
 
 __all__ = [
     "appointment_book",
@@ -21,10 +19,8 @@ __all__ = [
     "appointment_cancel",
     "appointment_complete",
     "appointment_reschedule",
-    "appointment_workflows_fire",
     "appointments_calendar_sync_due",
     "lead_capture",
-    "lead_captured_workflows_fire",
     "lead_create",
     "lead_follow_up_send",
     "lead_follow_ups_due",

@@ -7,7 +7,6 @@ booking. Without calendar settings nothing is sent.
 
 import logging
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 from django.db import transaction
 from django.utils import timezone
@@ -18,13 +17,11 @@ from leads.choices import (
     ACTIVE_APPOINTMENT_STATUSES,
     AppointmentStatus,
     CalendarSyncState,
-    NotificationKind,
     SignalKind,
 )
 from leads.models import Appointment, Lead
-from leads.selectors import google_calendar_settings_get, lead_for_contact, owners_list
-from leads.services.common import actor_resolve, tenant_timezone_name
-from leads.services.notifications import notification_create
+from leads.selectors import google_calendar_settings_get, lead_for_contact
+from leads.services.common import actor_resolve
 from leads.services.scoring import lead_signal_record
 
 logger = logging.getLogger(__name__)
@@ -227,94 +224,3 @@ def appointment_complete(*, appointment: Appointment, actor) -> Appointment:
     _, label = actor_resolve(actor)
     publish("appointment.completed", actor=label, **_event_payload(locked))
     return locked
-
-
-# What each appointment event fires in the tenant's workflows, and the baseTime it uses.
-# Confirmations go out relative to the booking; reminders relative to the start, so the
-# workflows app can move them when the appointment moves (appointment_rescheduled) and
-# drop them when it is cancelled (appointment_cancelled, by moduleId).
-WORKFLOW_TRIGGERS = {
-    "booked": (("appointment_confirmed", False), ("appointment_reminder", True)),
-    "rescheduled": (("appointment_rescheduled", True),),
-    "cancelled": (("appointment_cancelled", False),),
-}
-
-
-def _workflow_variables(appointment: Appointment) -> dict:
-    try:
-        tz = ZoneInfo(tenant_timezone_name())
-    except (KeyError, ValueError):
-        tz = ZoneInfo("UTC")
-    local = appointment.start_at.astimezone(tz)
-    name = appointment.lead.display_name if appointment.lead_id else str(appointment.contact or "")
-    return {
-        "name": name,
-        "title": appointment.title,
-        "date": f"{local:%d %b %Y}",
-        "time": f"{local:%H:%M}",
-        "start_at": appointment.start_at.isoformat(),
-        "end_at": appointment.end_at.isoformat(),
-        "meeting_link": appointment.meeting_link,
-        "appointment_id": appointment.pk,
-    }
-
-
-def appointment_workflows_fire(*, appointment_id: int, event: str, stamp: str = "") -> list[int]:
-    """Fire the tenant's workflow triggers for an appointment event (call inside the tenant's schema).
-
-    ``event`` is booked, rescheduled or cancelled. Runs under the appointment's row
-    lock so a booking and its quick cancellation are applied in order; a booking
-    or move of an appointment that is no longer active fires nothing. Returns the
-    ids of the workflow trigger records created (none for a replay).
-    """
-    from workflows.services import workflow_trigger_fire
-
-    fired: list[int] = []
-    with transaction.atomic():
-        appointment = (
-            Appointment.objects.select_for_update(of=("self",))
-            .select_related("lead", "contact")
-            .filter(pk=appointment_id)
-            .first()
-        )
-        if appointment is None or event not in WORKFLOW_TRIGGERS:
-            return fired
-        if event != "cancelled" and appointment.status not in ACTIVE_APPOINTMENT_STATUSES:
-            return fired
-        phone = appointment.recipient
-        if not phone.startswith("+"):
-            return fired  # a username-only WhatsApp contact: workflows address people by phone
-        conversation = getattr(appointment.contact, "conversation", None) if appointment.contact_id else None
-        variables = _workflow_variables(appointment)
-        for trigger, relative_to_start in WORKFLOW_TRIGGERS[event]:
-            key = f"appointment:{appointment.pk}:{trigger}" + (f":{stamp}" if stamp else "")
-            try:
-                with transaction.atomic():
-                    result = workflow_trigger_fire(
-                        trigger=trigger,
-                        phone=phone,
-                        variables=variables,
-                        email=appointment.lead.email if appointment.lead_id else "",
-                        conversation_id=conversation.pk if conversation else None,
-                        base_time=appointment.start_at if relative_to_start else None,
-                        callback_metadata={"moduleId": f"appointment:{appointment.pk}", "moduleType": "appointment"},
-                        idempotency_key=key[:255],
-                        # A "1 day before" reminder of an appointment booked for in 2 hours goes out now
-                        # rather than making the whole trigger fail.
-                        allow_late=True,
-                    )
-            except Conflict:
-                continue  # our own key with other variables: this event was already fired
-            except ValidationFailed as exc:
-                logger.warning("workflows refused %s for appointment %s: %s", trigger, appointment.pk, exc.fields)
-                notification_create(
-                    recipients=owners_list(),
-                    kind=NotificationKind.WORKFLOW_FAILED,
-                    title=f"Messages for appointment '{appointment.title}' were not scheduled",
-                    body=f"{exc.message} {exc.fields}",
-                    appointment=appointment,
-                )
-                continue
-            if not result.duplicate:
-                fired.append(result.trigger_event.pk)
-    return fired

@@ -17,8 +17,8 @@ from leads.choices import AppointmentStatus, CalendarSyncState, NotificationKind
 from leads.google_calendar import CalendarError, GoogleCalendarClient, conference_pending, credentials_for, meet_link_of
 from leads.models import Appointment
 from leads.selectors import google_calendar_settings_get, owners_list
-from leads.services.common import tenant_timezone_name
 from leads.services.notifications import notification_create
+from tenants.selectors import tenant_timezone_name
 
 logger = logging.getLogger(__name__)
 

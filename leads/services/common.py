@@ -6,7 +6,6 @@ import phonenumbers
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
-from django.db import connection
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -71,11 +70,3 @@ def normalise_datetime(value) -> datetime | None:
     if timezone.is_naive(parsed):
         raise FieldError("Give a time zone offset (e.g. +05:30 or Z).")
     return parsed
-
-
-def tenant_timezone_name() -> str:
-    """The current tenant's IANA time zone (``Tenant.timezone``), UTC if unknown."""
-    from tenants.models import Tenant
-
-    name = Tenant.objects.filter(schema_name=connection.schema_name).values_list("timezone", flat=True).first()
-    return name or "UTC"

@@ -1,4 +1,5 @@
-"""Appointments without a calendar: booking, rescheduling, cancelling, and the reminder workflows."""
+"""Appointments without a calendar: booking, rescheduling, cancelling. (Their reminder
+workflows are tested in workflows/tests/test_lead_triggers.py.)"""
 
 from datetime import timedelta
 
@@ -7,14 +8,9 @@ from django.test import Client
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
-from bizmitra import events
-from leads.listeners import start_appointment_workflows
 from leads.models import Appointment, LeadSignal
-from leads.services import appointment_book, appointment_cancel, appointment_reschedule, lead_capture
-from leads.services.appointments import appointment_workflows_fire
+from leads.services import appointment_book, appointment_cancel, lead_capture
 from leads.tests.factories import make_contact, unique_mobile
-from workflows.choices import JobStatus
-from workflows.models import CommunicationWorkflow, WorkflowJob
 
 
 @pytest.fixture
@@ -100,51 +96,3 @@ class TestAppointmentApi:
         assert (
             api.post(f"/api/appointments/{theirs.pk}/cancel/", {}, content_type="application/json").status_code == 404
         )
-
-
-class TestReminderWorkflows:
-    def test_listener_is_registered_for_appointment_events(self):
-        for name in ("appointment.booked", "appointment.rescheduled", "appointment.cancelled"):
-            assert start_appointment_workflows in events._listeners[name]
-
-    def test_booking_schedules_reminders_that_follow_the_appointment(self, in_alpha):
-        reminder = CommunicationWorkflow.objects.create(
-            name="1 h before",
-            trigger="appointment_reminder",
-            template_name="appointment_reminder_v1",
-            language="en",
-            parameter_mapping={"body": ["name", "time"]},
-            delay_minutes=-60,
-        )
-        lead = lead_capture(contact=make_contact(), fields={"name": "Asha"}, source="whatsapp", actor="t")
-        start = (timezone.now() + timedelta(days=1)).replace(microsecond=0)
-        appointment = appointment_book(lead=lead, start_at=start, actor="t")
-
-        appointment_workflows_fire(appointment_id=appointment.pk, event="booked")
-        appointment_workflows_fire(appointment_id=appointment.pk, event="booked")  # a redelivered task
-        job = WorkflowJob.objects.get(workflow=reminder)
-        assert job.module_id == f"appointment:{appointment.pk}"
-        assert job.due_at == start - timedelta(minutes=60)
-        assert job.recipient_phone == f"+{lead.contact.wa_id}"
-        assert job.content["template"]["components"][0]["parameters"][0]["text"] == "Asha"
-
-        later = start + timedelta(hours=5)
-        appointment = appointment_reschedule(appointment=appointment, start_at=later, actor="t")
-        appointment_workflows_fire(appointment_id=appointment.pk, event="rescheduled", stamp="1")
-        job.refresh_from_db()
-        assert job.due_at == later - timedelta(minutes=60) and job.status == JobStatus.PENDING
-
-        appointment_cancel(appointment=appointment, actor="t")
-        appointment_workflows_fire(appointment_id=appointment.pk, event="cancelled")
-        job.refresh_from_db()
-        assert job.status == JobStatus.CANCELLED
-
-    def test_a_booking_cancelled_before_its_task_ran_schedules_nothing(self, in_alpha):
-        CommunicationWorkflow.objects.create(
-            name="Reminder", trigger="appointment_reminder", template_name="r", language="en", delay_minutes=-30
-        )
-        lead = lead_capture(contact=make_contact(), fields={}, source="whatsapp", actor="t")
-        appointment = appointment_book(lead=lead, start_at=timezone.now() + timedelta(days=1), actor="t")
-        appointment_cancel(appointment=appointment, actor="t")
-        assert appointment_workflows_fire(appointment_id=appointment.pk, event="booked") == []
-        assert not WorkflowJob.objects.filter(module_id=f"appointment:{appointment.pk}").exists()

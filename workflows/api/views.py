@@ -31,7 +31,6 @@ that signs callback PUTs (``X-BizMitra-Signature: sha256=<HMAC-SHA256 of the bod
 
 import math
 from datetime import timedelta
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -45,6 +44,7 @@ from rest_framework.views import APIView
 
 from bizmitra.errors import ApplicationError, NotFound, ValidationFailed
 from tenants.authentication import ApiKeyPrincipal, ClientApiKeyAuthentication
+from tenants.selectors import tenant_timezone
 from tenants.services import OWNER_GROUP
 from workflows import selectors
 from workflows.api import schema as _schema  # noqa: F401 - registers the auth scheme
@@ -115,13 +115,6 @@ class CallbackSecretApi(APIView):
         )
 
 
-def _tenant_zone(tenant) -> ZoneInfo:
-    try:
-        return ZoneInfo(tenant.timezone or "UTC")
-    except (ZoneInfoNotFoundError, ValueError):
-        return ZoneInfo("UTC")
-
-
 def _api_fields(fields: dict) -> dict:
     return {API_FIELD_NAMES.get(name, name): reasons for name, reasons in fields.items()}
 
@@ -153,7 +146,7 @@ class TriggerApi(ClientApi):
             if base_time is None:
                 errors["baseTime"] = ["An ISO 8601 date and time, e.g. 2026-02-23T10:00:00Z."]
             elif timezone.is_naive(base_time):
-                base_time = timezone.make_aware(base_time, _tenant_zone(tenant))
+                base_time = timezone.make_aware(base_time, tenant_timezone(tenant=tenant))
         delay = None
         if data["delayMinutes"] is not None:
             if not math.isfinite(data["delayMinutes"]):

@@ -1,5 +1,6 @@
-"""The workflows a lead sets off: ``lead_captured`` when it is created, ``appointment_confirmed``
-when it books; unit-level here, then through the real events and a real worker."""
+"""The workflows a lead sets off (``workflows.services.lead_triggers``): ``lead_captured`` when
+it is created, the reminder workflows when it books; unit-level here, then through the real
+events and a real worker."""
 
 import uuid
 from datetime import timedelta
@@ -10,12 +11,14 @@ from django_tenants.utils import schema_context
 
 from bizmitra import events
 from conversations.models import Contact
-from leads.listeners import start_lead_captured_workflows
 from leads.models import Appointment, Lead
-from leads.services import appointment_book, lead_capture, lead_captured_workflows_fire, lead_create
+from leads.services import appointment_book, appointment_cancel, appointment_reschedule, lead_capture, lead_create
 from leads.tests.factories import make_contact, unique_mobile
 from tests.support import wait_for
+from workflows.choices import JobStatus
+from workflows.listeners import start_appointment_workflows, start_lead_captured_workflows
 from workflows.models import CommunicationWorkflow, WorkflowJob, WorkflowTrigger
+from workflows.services.lead_triggers import appointment_workflows_fire, lead_captured_workflows_fire
 
 
 def lead_captured_rule(**fields) -> CommunicationWorkflow:
@@ -117,3 +120,51 @@ def test_creating_a_lead_and_booking_fire_their_workflows_through_the_worker(alp
             Appointment.objects.filter(contact=contact).delete()
             Lead.objects.filter(contact=contact).delete()
             Contact.objects.filter(pk=contact.pk).delete()
+
+
+class TestReminderWorkflows:
+    def test_listener_is_registered_for_appointment_events(self):
+        for name in ("appointment.booked", "appointment.rescheduled", "appointment.cancelled"):
+            assert start_appointment_workflows in events._listeners[name]
+
+    def test_booking_schedules_reminders_that_follow_the_appointment(self, in_alpha):
+        reminder = CommunicationWorkflow.objects.create(
+            name="1 h before",
+            trigger="appointment_reminder",
+            template_name="appointment_reminder_v1",
+            language="en",
+            parameter_mapping={"body": ["name", "time"]},
+            delay_minutes=-60,
+        )
+        lead = lead_capture(contact=make_contact(), fields={"name": "Asha"}, source="whatsapp", actor="t")
+        start = (timezone.now() + timedelta(days=1)).replace(microsecond=0)
+        appointment = appointment_book(lead=lead, start_at=start, actor="t")
+
+        appointment_workflows_fire(appointment_id=appointment.pk, event="booked")
+        appointment_workflows_fire(appointment_id=appointment.pk, event="booked")  # a redelivered task
+        job = WorkflowJob.objects.get(workflow=reminder)
+        assert job.module_id == f"appointment:{appointment.pk}"
+        assert job.due_at == start - timedelta(minutes=60)
+        assert job.recipient_phone == f"+{lead.contact.wa_id}"
+        assert job.content["template"]["components"][0]["parameters"][0]["text"] == "Asha"
+
+        later = start + timedelta(hours=5)
+        appointment = appointment_reschedule(appointment=appointment, start_at=later, actor="t")
+        appointment_workflows_fire(appointment_id=appointment.pk, event="rescheduled", stamp="1")
+        job.refresh_from_db()
+        assert job.due_at == later - timedelta(minutes=60) and job.status == JobStatus.PENDING
+
+        appointment_cancel(appointment=appointment, actor="t")
+        appointment_workflows_fire(appointment_id=appointment.pk, event="cancelled")
+        job.refresh_from_db()
+        assert job.status == JobStatus.CANCELLED
+
+    def test_a_booking_cancelled_before_its_task_ran_schedules_nothing(self, in_alpha):
+        CommunicationWorkflow.objects.create(
+            name="Reminder", trigger="appointment_reminder", template_name="r", language="en", delay_minutes=-30
+        )
+        lead = lead_capture(contact=make_contact(), fields={}, source="whatsapp", actor="t")
+        appointment = appointment_book(lead=lead, start_at=timezone.now() + timedelta(days=1), actor="t")
+        appointment_cancel(appointment=appointment, actor="t")
+        assert appointment_workflows_fire(appointment_id=appointment.pk, event="booked") == []
+        assert not WorkflowJob.objects.filter(module_id=f"appointment:{appointment.pk}").exists()
