@@ -419,19 +419,36 @@ def _check_ai_off(*, sandbox: int, database: str) -> None:
 
 @pytest.mark.parametrize("value", ["ws://{host:8001/ws/inbox/}", "ws://{hostname}:8001/ws/inbox/", "ws://{host/ws/"])
 def test_a_bad_live_websocket_url_stops_startup_naming_the_variable(value):
-    web = free_port()
-    done = subprocess.run(
+    database = f"first_run_refused_{uuid.uuid4().hex[:8]}"
+    env = _newcomer_env(
+        LIVE_WEBSOCKET_URL=value,
+        WEB_PORT=str(free_port()),
+        REALTIME_PORT=str(free_port()),
+        SANDBOX_PORT=str(free_port()),
+        BIZMITRA_DATABASE=database,
+        DATABASE_URL=_database_url(database),
+    )
+    # Its own session: should the refusal ever regress, the servers it starts are stopped too.
+    proc = subprocess.Popen(
         ["bash", "scripts/run_dev.sh"],
         cwd=ROOT,
-        env=_newcomer_env(LIVE_WEBSOCKET_URL=value, WEB_PORT=str(web), BIZMITRA_DATABASE="never_created"),
-        capture_output=True,
-        text=True,
-        timeout=300,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         stdin=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
     )
-    assert done.returncode != 0
-    assert "[run] refusing to start" in done.stderr and "LIVE_WEBSOCKET_URL" in done.stderr, done.stderr
-    assert "migrating" not in done.stdout  # refused before touching the database or starting anything
+    try:
+        stdout, stderr = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        stdout, stderr = proc.communicate()
+    finally:
+        _drop_database(database)
+    assert proc.returncode not in (0, None) and proc.returncode != -signal.SIGKILL, stdout[-2000:]
+    assert "[run] refusing to start" in stderr and "LIVE_WEBSOCKET_URL" in stderr, stderr
+    assert "migrating" not in stdout  # refused before touching the database or starting anything
 
 
 @pytest.mark.parametrize(
