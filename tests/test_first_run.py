@@ -215,7 +215,7 @@ def _run_readme_block(block: str, *, web: int, sandbox: int, api_key: str = "") 
 
 
 @pytest.mark.slow
-def test_make_run_serves_the_demo(tmp_path):
+def test_make_run_serves_the_demo():
     run = uuid.uuid4().hex[:8]
     database = f"first_run_{run}"
     web, realtime, sandbox = free_port(), free_port(), free_port()
