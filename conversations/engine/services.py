@@ -48,9 +48,10 @@ import time
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib.postgres.expressions import ArraySubquery
 from django.core.cache import cache
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef, Value
+from django.db.models import Exists, OuterRef, Q, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
 
@@ -107,16 +108,45 @@ def engine_handle_inbound(*, message: Message) -> EngineDecision:
     task's retry — or the owed-work sweep — starts afresh; replies already stored keep
     their idempotency keys and are not repeated.
     """
-    decision, reply_ids = engine_decide(message=message)
+    for _ in range(ORDER_ROUNDS):
+        try:
+            decision, reply_ids = engine_decide(message=message)
+            break
+        except EarlierMessagesFirst as earlier:
+            # A message of the same conversation that came before this one has not been
+            # handled (its task is on another worker, or behind): answer it first.
+            for earlier_id in earlier.message_ids:
+                engine_handle_message(message_id=earlier_id)
+    else:
+        decision, reply_ids = engine_decide(message=message, in_order=False)
     if reply_ids:
         deliver_replies(reply_ids)
     return decision
 
 
-def engine_decide(*, message: Message) -> tuple[EngineDecision, list[int]]:
+class EarlierMessagesFirst(Exception):
+    """The conversation has earlier inbound messages with no decision yet (``message_ids``)."""
+
+    def __init__(self, message_ids: list[int]) -> None:
+        super().__init__(f"earlier messages first: {message_ids}")
+        self.message_ids = message_ids
+
+
+# How many times a message lets earlier ones of its conversation go first before it is
+# answered anyway (each round answers every earlier one it found).
+ORDER_ROUNDS = 3
+# Earlier messages that old are the owed-work sweep's business, not this message's.
+ORDER_WINDOW = timedelta(minutes=10)
+
+
+def engine_decide(*, message: Message, in_order: bool = True) -> tuple[EngineDecision, list[int]]:
     """The decision half of ``engine_handle_inbound``: the decision, and the ids of the fast
     path's replies, stored ``queued`` and not delivered yet (``replying.deliver_replies``
-    sends them; the slow path's replies are in the send queue already and not listed)."""
+    sends them; the slow path's replies are in the send queue already and not listed).
+
+    ``in_order``: raise ``EarlierMessagesFirst`` (nothing written) when the conversation has
+    earlier inbound messages that no run has started on yet.
+    """
     started = time.perf_counter()
     conversation_id = message.conversation_id
     kept = False
@@ -124,7 +154,7 @@ def engine_decide(*, message: Message) -> tuple[EngineDecision, list[int]]:
         with transaction.atomic():
             conversation_lock_for_transaction(conversation_id)
             try:
-                return _decide_fast(message.pk, started)
+                return _decide_fast(message.pk, started, in_order=in_order)
             except SlowPathNeeded:
                 # Keep the conversation locked past the rollback, for the slow path.
                 kept = conversation_lock_keep(conversation_id)
@@ -140,6 +170,14 @@ def engine_decide(*, message: Message) -> tuple[EngineDecision, list[int]]:
 
 def _load(message_id: int) -> Message:
     reply_key = Concat(Value("reply:"), OuterRef("wamid"))
+    # Inbound messages of the conversation before this one (Meta's time, then arrival) that
+    # no run has touched: no decision row at all (a claim means someone holds the lock).
+    earlier = Message.objects.filter(
+        conversation_id=OuterRef("conversation_id"),
+        direction=Direction.INBOUND,
+        created_at__gte=timezone.now() - ORDER_WINDOW,
+        engine_decision__isnull=True,
+    ).filter(Q(timestamp__lt=OuterRef("timestamp")) | Q(timestamp=OuterRef("timestamp"), pk__lt=OuterRef("pk")))
     return (
         Message.objects.select_related(
             "conversation__contact__flow_state",
@@ -147,7 +185,10 @@ def _load(message_id: int) -> Message:
             # What apps above conversations join to the contact (the lead, for template variables).
             *(f"conversation__contact__{name}" for name in hooks.contact_relations),
         )
-        .annotate(replied=Exists(Message.objects.filter(idempotency_key=reply_key)))
+        .annotate(
+            replied=Exists(Message.objects.filter(idempotency_key=reply_key)),
+            earlier_ids=ArraySubquery(earlier.order_by("timestamp", "pk").values("pk")[:50]),
+        )
         .get(pk=message_id)
     )
 
@@ -171,7 +212,7 @@ def _run_for(message: Message, *, fast: bool) -> Run:
     )
 
 
-def _decide_fast(message_id: int, started: float) -> tuple[EngineDecision, list[int]]:
+def _decide_fast(message_id: int, started: float, *, in_order: bool) -> tuple[EngineDecision, list[int]]:
     """The whole decision in the caller's transaction, which holds the conversation lock."""
     message = _load(message_id)
     existing = getattr(message, "engine_decision", None)
@@ -179,6 +220,8 @@ def _decide_fast(message_id: int, started: float) -> tuple[EngineDecision, list[
         if existing.finished_at is not None:
             return existing, []
         raise SlowPathNeeded("a claim exists")  # a slow run's claim: it decides whether to take over
+    if in_order and message.earlier_ids:
+        raise EarlierMessagesFirst(message.earlier_ids)
     if message.replied:
         raise SlowPathNeeded("a reply is stored already")
     run = _run_for(message, fast=True)
