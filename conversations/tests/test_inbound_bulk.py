@@ -247,6 +247,20 @@ class TestContactsAndConversations:
         assert (person.wa_id, person.user_id, person.profile_name) == (wa_id, None, "Asha")
         assert person.last_inbound_at == at(BASE)
 
+    @pytest.mark.parametrize(
+        "body",
+        ["NULL", "null", "", 'He said "hi" \\ {a,b} (c)', "line one\nline two\ttab", "हिंदी 😀 'quoted'", "x" * 5000],
+    )
+    def test_any_text_survives_the_array_parameters(self, store, body):
+        # Values travel as PostgreSQL array literals: quoting, NULL-looking text and
+        # non-ASCII text must come back exactly as sent.
+        wa_id = unique_wa_id()
+        (message,) = store(parsed([text_message(wa_id, body, timestamp=BASE)], [contact(wa_id, body[:50] or "A")]))
+        row = Message.objects.get(pk=message.pk)
+        assert row.body == body
+        assert row.payload["text"]["body"] == body
+        assert row.conversation.contact.profile_name == (body[:50] or "A")
+
     def test_a_closed_conversation_opens_again_and_a_handed_off_one_stays(self, store):
         closed, handed_off = unique_wa_id(), unique_wa_id()
         store(
