@@ -85,6 +85,16 @@ def _drop_database(name: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def _forget_redis_keys(marker: str) -> None:
+    """The copy's cache, channel-layer and queue keys (all carry its prefix or queue name)."""
+    import redis
+
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    keys = list(client.scan_iter(match=f"*{marker}*", count=1000))
+    if keys:
+        client.delete(*keys)
+
+
 class _Assets(HTMLParser):
     """Every script, stylesheet, image, font or frame a page loads."""
 
@@ -257,6 +267,7 @@ def test_make_run_serves_the_demo():
                 _check_next_run_shows_no_key(env, database=database)
         finally:
             _drop_database(database)
+            _forget_redis_keys(f"first-run-{run}")
     assert stopped, "the process group did not stop on SIGTERM within 60 s:\n" + product.log()[-3000:]
 
 
