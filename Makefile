@@ -25,6 +25,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports  # the arrows between apps (pyproject.toml [tool.importlinter])
 
 format: $(STAMP)
 	$(VENV)/bin/ruff format .

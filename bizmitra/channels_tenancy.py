@@ -14,7 +14,7 @@ from django.conf import settings
 from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, load_backend
 from django.contrib.auth.models import AnonymousUser
 from django.utils.crypto import constant_time_compare
-from django_tenants.utils import remove_www, tenant_context
+from django_tenants.utils import get_tenant_domain_model, remove_www, tenant_context
 
 # Close codes in the 4000–4999 range are ours (RFC 6455 §7.4.2).
 CLOSE_UNKNOWN_TENANT = 4404
@@ -39,9 +39,8 @@ def _cookie(scope, cookie_name: str) -> str | None:
 
 
 def _resolve_tenant_and_user(host: str, session_key: str | None):
-    from tenants.models import Domain
-
-    domain = Domain.objects.select_related("tenant").filter(domain=host).first()
+    # django-tenants' own lookup of TENANT_DOMAIN_MODEL: the kernel imports no app.
+    domain = get_tenant_domain_model().objects.select_related("tenant").filter(domain=host).first()
     if domain is None or domain.tenant.schema_name == "public":
         return None, AnonymousUser()
     tenant = domain.tenant

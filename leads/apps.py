@@ -11,6 +11,11 @@ class LeadsConfig(AppConfig):
             document_listeners,  # noqa: F401  (issue 12: document.processed fills leads)
             listeners,  # noqa: F401  (registers event listeners)
         )
-        from leads.engine_hooks import CONTACT_RELATIONS, contact_lead, contact_lead_fields_capture
+        from leads.engine_hooks import CONTACT_RELATIONS, contact_lead, contact_lead_fields_capture, contact_lead_save
 
-        hooks.install(lead_getter=contact_lead, lead_capturer=contact_lead_fields_capture, relations=CONTACT_RELATIONS)
+        hooks.install(
+            lead_getter=contact_lead,
+            lead_capturer=contact_lead_fields_capture,
+            lead_saver=contact_lead_save,
+            relations=CONTACT_RELATIONS,
+        )

@@ -21,10 +21,15 @@ def contact_lead(contact):
     return lead_for_contact(contact_id=contact.pk)
 
 
+def contact_lead_save(*, contact, fields: dict[str, str], actor: str):
+    """Save what the AI's capture_lead tool gathered; the lead. Raises ``ValidationFailed``."""
+    return lead_capture(contact=contact, fields=fields, source=LeadSource.WHATSAPP, actor=actor)
+
+
 def contact_lead_fields_capture(*, contact, fields: dict[str, str], actor: str) -> str:
     """Save what the customer typed in a ``lead:<field>`` flow state; "" when saved, else why not."""
     try:
-        lead_capture(contact=contact, fields=fields, source=LeadSource.WHATSAPP, actor=actor)
+        contact_lead_save(contact=contact, fields=fields, actor=actor)
     except ValidationFailed as exc:
         return exc.message
     return ""

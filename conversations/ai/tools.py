@@ -23,6 +23,7 @@ from jsonschema import Draft202012Validator
 from bizmitra.errors import ApplicationError
 from conversations.ai.choices import ToolOutcome
 from conversations.ai.client import RawToolCall
+from conversations.engine import hooks
 
 logger = logging.getLogger(__name__)
 
@@ -93,14 +94,14 @@ def _text(max_length: int, description: str) -> dict[str, Any]:
 
 
 def _capture_lead(args: dict[str, Any], ctx: ToolContext) -> dict[str, Any]:
-    from leads.choices import LeadSource
-    from leads.services import lead_capture
-
-    names = {"name": "name", "email": "email", "phone": "phone", "location": "location", "interest": "product_interest"}
-    fields = {names[k]: v.strip() for k, v in args.items() if v.strip()}
+    fields = {hooks.LEAD_FIELD_ALIASES[k]: v.strip() for k, v in args.items() if v.strip()}
     if not fields:
         raise ToolRejected("every value is empty; ask the customer first")
-    lead = lead_capture(contact=ctx.contact, fields=fields, source=LeadSource.WHATSAPP, actor=LEAD_ACTOR)
+    # The leads app sits above conversations: reached through the engine's hooks.
+    try:
+        lead = hooks.lead_save(contact=ctx.contact, fields=fields, actor=LEAD_ACTOR)
+    except hooks.LeadsUnavailable as exc:
+        raise ToolRejected(str(exc)) from exc
     ctx.lead_id = lead.pk
     return {"lead_id": lead.pk, "stage": str(lead.stage), "saved": sorted(fields)}
 

@@ -42,15 +42,6 @@ DEFAULT_FALLBACK_TEXT = "Thanks for your message! We have received it and will g
 IGNORED_TYPES = frozenset({MessageType.REACTION, MessageType.SYSTEM})
 # Flow states "lead:<field>" save the customer's next text on their lead (Bot.lead_capture).
 LEAD_STATE_PREFIX = "lead:"
-LEAD_STATE_FIELDS = {
-    "name": "name",
-    "email": "email",
-    "phone": "phone",
-    "location": "location",
-    "city": "location",
-    "interest": "product_interest",
-    "product_interest": "product_interest",
-}
 
 
 class SlowPathNeeded(Exception):
@@ -280,7 +271,7 @@ def _builtin_intents_ensure() -> None:
 def _capture_lead(run: Run, *, state, text: str) -> None:
     if not run.bot.lead_capture or state is None or not state.state.startswith(LEAD_STATE_PREFIX) or not text:
         return
-    field_name = LEAD_STATE_FIELDS.get(state.state[len(LEAD_STATE_PREFIX) :].strip().lower())
+    field_name = hooks.LEAD_FIELD_ALIASES.get(state.state[len(LEAD_STATE_PREFIX) :].strip().lower())
     if field_name is None:
         return
     problem = hooks.lead_fields_capture(contact=run.contact, fields={field_name: text[:255]}, actor=f"bot:{run.bot.pk}")
