@@ -4,8 +4,9 @@
 #   chromium          the browser the Playwright tests drive (never a downloaded browser build)
 #   tesseract-ocr(-hin, -eng)  OCR of documents customers send (English and Hindi)
 #   poppler-utils     pdftoppm: renders PDF pages without a text layer for OCR
+#   curl              the README's copy-paste examples (and the first-run test that runs them)
 set -euo pipefail
-packages=(chromium tesseract-ocr tesseract-ocr-eng tesseract-ocr-hin poppler-utils)
+packages=(chromium tesseract-ocr tesseract-ocr-eng tesseract-ocr-hin poppler-utils curl)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
