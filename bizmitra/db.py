@@ -42,9 +42,10 @@ def insert_on_conflict(
     (in no guaranteed order: match them on a returned key). With ``update``, each field name
     maps to an SQL template using ``{old}`` (the stored row) and ``{new}`` (``EXCLUDED``),
     optionally with parameters, e.g. ``("CASE WHEN {old} = %s THEN %s ELSE {old} END",
-    ("closed", "open"))``; then every row comes back, inserted or updated, and two ``objs``
-    must not hit the same stored row (PostgreSQL refuses to update a row twice in one
-    statement). Rows are written in the order given: sort them to keep lock order fixed.
+    ("closed", "open"))`` (a literal ``%`` is written ``%%``); then every row comes back,
+    inserted or updated, and two ``objs`` must not hit the same stored row (PostgreSQL
+    refuses to update a row twice in one statement). Rows are written in the order given:
+    sort them to keep lock order fixed.
 
     Every concrete field except an auto primary key is written; ``returning`` values are the
     database's raw values (no ``from_db_value`` conversion). Raises what the database
