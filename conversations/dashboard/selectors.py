@@ -419,6 +419,9 @@ def _decorate_messages(messages: list[Message], conversation: Conversation) -> l
         message.at_hm = local.strftime("%H:%M")
         message.at_title = f"{local.day} {local.strftime('%b %Y, %H:%M')}"
         message.is_out = message.direction == Direction.OUTBOUND
+        # The page keeps the newest rendering of a bubble: two fetches racing must not show a
+        # "read" message as "sent" again.
+        message.version = f"{message.updated_at.timestamp():.6f}" if message.updated_at else "0"
         message.is_failed = message.status in FAILED_STATUSES
         # Where message_retry can succeed: a failed send, and Meta would take it now.
         message.can_retry = (

@@ -50,6 +50,9 @@
     Array.from(fragment.children).forEach((el) => {
       if (!el.id) return;
       const existing = document.getElementById(el.id);
+      const older = existing && el.dataset.version && existing.dataset.version
+        && parseFloat(el.dataset.version) < parseFloat(existing.dataset.version);
+      if (older) return; // a late response must not move ticks backwards
       if (existing) existing.replaceWith(el);
       else {
         const empty = items.querySelector(":scope > .empty-state");
