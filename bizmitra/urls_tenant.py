@@ -34,5 +34,7 @@ urlpatterns = [
     # documents (issue 12): API, signed media links, pages
     path("api/", include("documents.api.urls")),
     path("", include("documents.urls")),
+    # leads board, lead page and analytics (issue 11)
+    path("", include("leads.urls")),
     path("", include("conversations.urls")),
 ]

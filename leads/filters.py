@@ -23,6 +23,7 @@ class LeadFilter(django_filters.FilterSet):
     follow_up_to = django_filters.DateFilter(field_name="follow_up_at", lookup_expr="date__lte")
     sla_breached = django_filters.BooleanFilter(field_name="sla_breached_at", lookup_expr="isnull", exclude=True)
     min_score = django_filters.NumberFilter(field_name="score", lookup_expr="gte")
+    max_score = django_filters.NumberFilter(field_name="score", lookup_expr="lte")
     search = django_filters.CharFilter(method="filter_search")
     ordering = django_filters.OrderingFilter(
         fields=("created_at", "updated_at", "score", "name", "follow_up_at", "stage_changed_at")
