@@ -1,9 +1,9 @@
 """Benchmark: what the AI agent adds on top of the model's own latency (not a test; prints figures)
 
-Runs ``agent_reply`` N times (default 200) against a local OpenAI-compatible server that
+Runs ``assistant_reply`` N times (default 200) against a local OpenAI-compatible server that
 answers after ``--server-delay`` seconds, and prints p50 / p95 / max of
 
-- the whole ``agent_reply`` call (what the engine waits for),
+- the whole ``assistant_reply`` call (what the engine waits for),
 - the time spent waiting on the endpoint (``AICallLog.latency_ms``),
 - our own overhead: the difference (budget checks, memory, prompt, tool validation, logging).
 
@@ -39,7 +39,7 @@ from django_tenants.utils import schema_context  # noqa: E402
 
 from conversations.ai import budgets  # noqa: E402
 from conversations.ai.memory import memory_clear  # noqa: E402
-from conversations.ai.services import agent_reply  # noqa: E402
+from conversations.ai.services import assistant_reply  # noqa: E402
 from conversations.ai.store import redis_client  # noqa: E402
 from conversations.choices import Direction, MessageStatus, MessageType  # noqa: E402
 from conversations.models import (  # noqa: E402
@@ -87,7 +87,7 @@ def run(schema: str, *, calls: int, delay: float, rounds: int, server: FakeAISer
                     timestamp=timezone.now(),
                 )
                 started = time.perf_counter()
-                reply = agent_reply(conversation=conversation, inbound_message=inbound)
+                reply = assistant_reply(conversation=conversation, inbound_message=inbound)
                 whole.append((time.perf_counter() - started) * 1000)
                 log = AICallLog.objects.get(pk=reply.log_id)
                 waited.append(float(log.latency_ms))
@@ -105,7 +105,7 @@ def run(schema: str, *, calls: int, delay: float, rounds: int, server: FakeAISer
                 redis_client().decrby(budgets.tokens_key(schema_name=schema), tokens)
     overhead = [w - h for w, h in zip(whole, waited, strict=True)]
     print(f"{rounds} round(s), {calls} calls, server delay {delay * 1000:.0f} ms")
-    print(line("agent_reply", whole))
+    print(line("assistant_reply", whole))
     print(line("waiting on endpoint", waited))
     print(line("our overhead", overhead))
 

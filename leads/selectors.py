@@ -9,13 +9,14 @@ from django.db.models import Count, Prefetch, Q, QuerySet, Sum
 
 from bizmitra.errors import NotFound
 from leads.choices import SignalKind
-from leads.models import Appointment, GoogleCalendarSettings, Lead, LeadSettings, LeadSignal, Notification, Tag
+from leads.models import Appointment, GoogleCalendarSettings, Lead, LeadSettings, Notification, Tag
 from tenants.services import AGENT_GROUP, OWNER_GROUP
 
 
 def lead_settings_get() -> LeadSettings:
-    settings, _ = LeadSettings.objects.get_or_create(pk=1)
-    return settings
+    """The tenant's lead settings; an unsaved default when never saved (a read writes nothing;
+    ``save()`` on it creates the row)."""
+    return LeadSettings.objects.filter(pk=1).first() or LeadSettings(pk=1)
 
 
 def google_calendar_settings_get() -> GoogleCalendarSettings | None:
@@ -89,10 +90,6 @@ def lead_score_breakdown(*, lead: Lead, recent: int = 50) -> dict:
             for kind, points in SIGNAL_POINTS.items()
         ],
     }
-
-
-def lead_signals(*, lead: Lead) -> QuerySet[LeadSignal]:
-    return lead.signals.order_by("-at", "-id")
 
 
 def owners_list() -> list:

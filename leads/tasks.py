@@ -7,8 +7,8 @@ carries it to the worker); sent from public they fail on the tenant tables.
 import logging
 
 from celery import shared_task
-from django_tenants.utils import get_public_schema_name, schema_context
 
+from bizmitra.periodic import tenants_fan_out
 from leads import services
 
 logger = logging.getLogger(__name__)
@@ -55,20 +55,8 @@ PER_TENANT_JOBS = {
 @shared_task
 def leads_fanout_task(*, job: str) -> int:
     """Run from beat in the public schema: queue ``job`` once in every active tenant's schema."""
-    from tenants.models import Tenant
-
     task = PER_TENANT_JOBS.get(job)
     if task is None:
         logger.error("unknown leads job %r", job)
         return 0
-    schemas = (
-        Tenant.objects.filter(is_active=True)
-        .exclude(schema_name=get_public_schema_name())
-        .values_list("schema_name", flat=True)
-    )
-    count = 0
-    for schema_name in schemas:
-        with schema_context(schema_name):
-            task.delay()
-        count += 1
-    return count
+    return tenants_fan_out(task)

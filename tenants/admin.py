@@ -14,7 +14,7 @@ from django_tenants.utils import get_public_schema_name
 from bizmitra.admin_sites import platform_admin_site
 from bizmitra.errors import ValidationFailed
 from tenants.models import ApiKey, Domain, PhoneNumber, Tenant
-from tenants.services import api_key_create, tenant_onboard
+from tenants.services import api_key_create, api_keys_revoke, tenant_onboard
 
 
 def _public_only(request) -> bool:
@@ -155,6 +155,4 @@ class ApiKeyAdmin(PublicOnlyAdmin):
 
     @admin.action(description="Revoke selected keys")
     def revoke(self, request, queryset):
-        from django.utils import timezone
-
-        queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+        api_keys_revoke(api_keys=queryset)

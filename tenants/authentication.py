@@ -13,8 +13,7 @@ from rest_framework import authentication, exceptions
 from rest_framework_simplejwt.authentication import JWTAuthentication
 
 from tenants.models import Tenant
-from tenants.selectors import api_key_authenticate
-from tenants.services import API_KEY_PREFIX
+from tenants.services import API_KEY_PREFIX, api_key_authenticate
 
 SCHEMA_CLAIM = "schema"
 

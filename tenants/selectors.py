@@ -1,33 +1,11 @@
 """Reads on the platform (public schema)."""
 
-import hmac
 import logging
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.db import connection
-from django.utils import timezone
 
-from tenants.models import ApiKey, PhoneNumber, Tenant
-from tenants.services import API_KEY_PREFIX, hash_api_key
-
-
-def api_key_authenticate(*, raw_key: str, client_code: str | None = None) -> Tenant | None:
-    """The tenant a raw API key belongs to, or None for unknown/revoked keys.
-
-    With ``client_code`` the key must also belong to that tenant.
-    """
-    parts = (raw_key or "").split("_", 2)
-    if len(parts) != 3 or parts[0] != API_KEY_PREFIX:
-        return None
-    api_key = ApiKey.objects.select_related("tenant").filter(prefix=parts[1], revoked_at__isnull=True).first()
-    if api_key is None or not hmac.compare_digest(api_key.key_hash, hash_api_key(raw_key)):
-        return None
-    if not api_key.tenant.is_active:
-        return None
-    if client_code is not None and api_key.tenant.client_code != client_code.strip().upper():
-        return None
-    ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=timezone.now())
-    return api_key.tenant
+from tenants.models import PhoneNumber, Tenant
 
 
 def phone_number_get(*, phone_number_id: str) -> PhoneNumber | None:

@@ -1,6 +1,7 @@
 """Writes on the platform (public schema): onboarding, phone numbers, API keys."""
 
 import hashlib
+import hmac
 import re
 import secrets
 from dataclasses import dataclass
@@ -52,9 +53,29 @@ def api_key_create(*, tenant: Tenant, name: str = "default") -> IssuedApiKey:
     return IssuedApiKey(api_key=api_key, raw_key=raw_key)
 
 
-def api_key_revoke(*, api_key: ApiKey) -> None:
-    api_key.revoked_at = timezone.now()
-    api_key.save(update_fields=["revoked_at"])
+def api_key_authenticate(*, raw_key: str, client_code: str | None = None) -> Tenant | None:
+    """The tenant a raw API key belongs to, or None for unknown/revoked keys or an inactive
+    tenant; records when the key was last used (why this is a service, not a selector).
+
+    With ``client_code`` the key must also belong to that tenant.
+    """
+    parts = (raw_key or "").split("_", 2)
+    if len(parts) != 3 or parts[0] != API_KEY_PREFIX:
+        return None
+    api_key = ApiKey.objects.select_related("tenant").filter(prefix=parts[1], revoked_at__isnull=True).first()
+    if api_key is None or not hmac.compare_digest(api_key.key_hash, hash_api_key(raw_key)):
+        return None
+    if not api_key.tenant.is_active:
+        return None
+    if client_code is not None and api_key.tenant.client_code != client_code.strip().upper():
+        return None
+    ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=timezone.now())
+    return api_key.tenant
+
+
+def api_keys_revoke(*, api_keys) -> int:
+    """Revoke the keys of ``api_keys`` (a queryset) that are not revoked yet; how many were."""
+    return api_keys.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
 
 
 def _client_code_for(name: str) -> str:

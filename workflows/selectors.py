@@ -20,10 +20,6 @@ def job_get(*, job_id) -> WorkflowJob | None:
     return WorkflowJob.objects.select_related("workflow").filter(pk=job_uuid).first()
 
 
-def jobs_of_trigger(*, trigger_event_id: int) -> list[WorkflowJob]:
-    return list(WorkflowJob.objects.filter(trigger_event_id=trigger_event_id).order_by("due_at"))
-
-
 def job_message_status(*, job: WorkflowJob) -> str | None:
     """Current status of the WhatsApp message this job queued, if any."""
     if job.message_id is None:

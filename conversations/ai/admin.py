@@ -1,4 +1,4 @@
-"""Tenant admin of the AI agent: its settings (one page), the call log, knowledge fetch jobs.
+"""Tenant admin of the AI assistant: its settings (one page), the call log, knowledge fetch jobs.
 
 Imported by ``conversations/admin.py``. Tenant tables do not exist in the public schema,
 so these pages hide on the platform host.

@@ -1,4 +1,4 @@
-"""Reads of the AI agent's settings, call log and knowledge jobs (call inside the tenant's schema)."""
+"""Reads of the AI assistant's settings, call log and knowledge jobs (call inside the tenant's schema)."""
 
 from __future__ import annotations
 

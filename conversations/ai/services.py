@@ -1,8 +1,8 @@
-"""The AI agent: answer one inbound message, and the writes around it.
+"""The AI assistant: answer one inbound message, and the writes around it.
 
 Engine-facing (call inside the tenant's schema):
 
-``agent_reply(*, conversation, inbound_message) -> AgentReply``
+``assistant_reply(*, conversation, inbound_message) -> AssistantReply``
     Budget checks, memory, prompt, the call, tool execution, logging. Never raises for
     AI trouble: when the agent cannot answer, ``kind == "fallback"`` and ``reason`` says
     why (``budget_exhausted``, ``contact_hourly_cap``, ``ai_timeout``, ``ai_error``,
@@ -15,12 +15,13 @@ What the engine does with a reply:
 
 - ``template_key`` set: send that template (already checked to exist in this tenant);
 - ``text`` non-empty: send it, then ``memory_append(role="assistant", content=text)``;
-- ``kind == "handoff"``: the conversation is already handed off (status, reason,
-  ``conversation.updated`` published); the bot stays quiet from now on;
+- ``kind == "handoff"``: the conversation is already handed off by the ``handoff_to_human``
+  tool through ``conversations.engine.handoff.conversation_handoff`` (status, reason, the
+  ``HandoffEvent``, ``conversation.updated``); the bot stays quiet from now on;
 - ``kind == "fallback"``: send the fallback template.
 
-Also here: ``conversation_hand_off`` (usable by the engine's own handoff rules),
-``ai_settings_update``; ``knowledge_fetch_start`` lives in ``conversations.ai.knowledge``.
+Also here: ``ai_settings_update``; ``knowledge_fetch_start`` lives in
+``conversations.ai.knowledge``.
 """
 
 from __future__ import annotations
@@ -32,10 +33,8 @@ from typing import Any
 from django.conf import settings as django_settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import connection, transaction
-from django.utils import timezone
 
 from bizmitra.errors import ValidationFailed
-from bizmitra.events import publish
 from conversations.ai import budgets, memory
 from conversations.ai.choices import CallOutcome, FallbackReason, ToolOutcome
 from conversations.ai.client import AIError, AITimeout, Completion, chat_complete
@@ -48,7 +47,6 @@ from conversations.ai.tools import (
     tool_call_run,
     tool_definitions,
 )
-from conversations.choices import ConversationStatus
 from conversations.models import KNOWLEDGE_MAX_CHARS, AIAgentSettings, AICallLog, AIToolCallLog
 
 logger = logging.getLogger(__name__)
@@ -64,7 +62,7 @@ DEFAULT_SYSTEM_PROMPT = (
 
 
 @dataclass
-class AgentReply:
+class AssistantReply:
     """What the agent wants the engine to do about one inbound message.
 
     ``kind``: ``"text"`` (send ``text``), ``"template"`` (send ``template_key``),
@@ -84,7 +82,7 @@ class AgentReply:
 
 @dataclass
 class _Attempt:
-    """Figures of one ``agent_reply`` gathered for its ``AICallLog`` row."""
+    """Figures of one ``assistant_reply`` gathered for its ``AICallLog`` row."""
 
     model: str = ""
     prompt_tokens: int = 0
@@ -100,8 +98,8 @@ class _Attempt:
         self.latency_ms += completion.latency_ms
 
 
-def agent_reply(*, conversation, inbound_message, system_prompt: str = "") -> AgentReply:
-    """Answer ``inbound_message`` with the AI agent (see the module docstring). Tenant schema.
+def assistant_reply(*, conversation, inbound_message, system_prompt: str = "") -> AssistantReply:
+    """Answer ``inbound_message`` with the AI assistant (see the module docstring). Tenant schema.
 
     ``system_prompt`` (a bot's own instructions) replaces the tenant's for this reply.
     """
@@ -189,11 +187,13 @@ def agent_reply(*, conversation, inbound_message, system_prompt: str = "") -> Ag
     rejected = any(r.outcome != ToolOutcome.EXECUTED for r in attempt.tool_calls)
     outcome = CallOutcome.REJECTED_TOOL if rejected else CallOutcome.OK
     if context.handed_off:
-        reply = AgentReply(kind="handoff", text=text, template_key=context.template_key, reason=context.handoff_reason)
+        reply = AssistantReply(
+            kind="handoff", text=text, template_key=context.template_key, reason=context.handoff_reason
+        )
     elif context.template_key:
-        reply = AgentReply(kind="template", template_key=context.template_key)
+        reply = AssistantReply(kind="template", template_key=context.template_key)
     elif text:
-        reply = AgentReply(kind="text", text=text)
+        reply = AssistantReply(kind="text", text=text)
     else:
         return _failed(attempt, conversation, inbound_message, context, FallbackReason.AI_ERROR, "empty answer")
     detail = "; ".join(f"{r.name or '?'}: {r.reason}" for r in attempt.tool_calls if r.outcome != "executed")
@@ -224,37 +224,6 @@ def system_prompt_build(*, config: AIAgentSettings, contact=None, instructions: 
         customer = f"Their WhatsApp profile name is {contact.profile_name[:100]!r}. " + customer
     parts.append("# The customer\n" + customer)
     return "\n\n".join(parts)
-
-
-@transaction.atomic
-def conversation_hand_off(*, conversation, reason: str) -> bool:
-    """Hand a conversation to a person: status ``handed_off`` with the reason and time.
-
-    Idempotent: an already handed-off conversation keeps its first reason and time
-    (returns False). Publishes ``conversation.updated`` when it changes. Updates the given
-    instance too. Tenant schema.
-    """
-    from conversations.models import Conversation
-
-    locked = Conversation.objects.select_for_update().get(pk=conversation.pk)
-    if locked.status == ConversationStatus.HANDED_OFF:
-        conversation.status, conversation.handoff_reason = locked.status, locked.handoff_reason
-        conversation.handed_off_at = locked.handed_off_at
-        return False
-    locked.status = ConversationStatus.HANDED_OFF
-    locked.handoff_reason = reason.strip()[:255]
-    locked.handed_off_at = timezone.now()
-    locked.save(update_fields=["status", "handoff_reason", "handed_off_at"])
-    conversation.status, conversation.handoff_reason = locked.status, locked.handoff_reason
-    conversation.handed_off_at = locked.handed_off_at
-    publish(
-        "conversation.updated",
-        conversation_id=locked.pk,
-        contact_id=locked.contact_id,
-        status=locked.status,
-        handoff_reason=locked.handoff_reason,
-    )
-    return True
 
 
 AI_SETTINGS_FIELDS = (
@@ -319,9 +288,9 @@ def _tenant_name() -> str:
     return Tenant.objects.filter(schema_name=connection.schema_name).values_list("name", flat=True).first() or ""
 
 
-def _fallback(attempt, conversation, inbound_message, reason: str, outcome: str, detail: str = "") -> AgentReply:
+def _fallback(attempt, conversation, inbound_message, reason: str, outcome: str, detail: str = "") -> AssistantReply:
     return _logged(
-        AgentReply(kind="fallback", reason=reason),
+        AssistantReply(kind="fallback", reason=reason),
         attempt,
         conversation,
         inbound_message,
@@ -331,20 +300,20 @@ def _fallback(attempt, conversation, inbound_message, reason: str, outcome: str,
     )
 
 
-def _failed(attempt, conversation, inbound_message, context: ToolContext, reason: str, detail: str) -> AgentReply:
+def _failed(attempt, conversation, inbound_message, context: ToolContext, reason: str, detail: str) -> AssistantReply:
     """The endpoint failed or gave nothing usable; a handoff already made still stands."""
     outcome = {FallbackReason.AI_TIMEOUT: CallOutcome.TIMEOUT}.get(reason, CallOutcome.ERROR)
-    logger.warning("AI agent could not answer message %s: %s (%s)", inbound_message.pk, reason, detail)
+    logger.warning("AI assistant could not answer message %s: %s (%s)", inbound_message.pk, reason, detail)
     if context.handed_off:
-        reply = AgentReply(kind="handoff", reason=context.handoff_reason)
+        reply = AssistantReply(kind="handoff", reason=context.handoff_reason)
     else:
-        reply = AgentReply(kind="fallback", reason=reason)
+        reply = AssistantReply(kind="fallback", reason=reason)
     return _logged(reply, attempt, conversation, inbound_message, outcome=outcome, reason=reason, detail=detail)
 
 
 def _logged(
-    reply: AgentReply, attempt: _Attempt, conversation, inbound_message, *, outcome: str, reason: str, detail: str
-) -> AgentReply:
+    reply: AssistantReply, attempt: _Attempt, conversation, inbound_message, *, outcome: str, reason: str, detail: str
+) -> AssistantReply:
     with transaction.atomic():
         log = AICallLog.objects.create(
             contact_id=conversation.contact_id,

@@ -1,4 +1,4 @@
-"""The Redis connection and key names of the AI agent's counters and memory.
+"""The Redis connection and key names of the AI assistant's counters and memory.
 
 Every key starts with ``CACHES["default"]["KEY_PREFIX"]`` (one per deployment, one per
 test run) and carries the tenant's schema name, so tenants and parallel runs never share

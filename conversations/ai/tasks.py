@@ -1,4 +1,4 @@
-"""Celery tasks of the AI agent (imported by ``conversations.tasks`` for autodiscovery)."""
+"""Celery tasks of the AI assistant (imported by ``conversations.tasks`` for autodiscovery)."""
 
 from celery import shared_task
 

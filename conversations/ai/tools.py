@@ -1,4 +1,4 @@
-"""What the agent can do: tool schemas for the model, and the code that validates and runs calls.
+"""What the AI assistant can do: tool schemas for the model, and the code that validates and runs calls.
 
 The model's tool calls are untrusted input. A call is executed only when its name is one of
 ``TOOLS``, its ``arguments`` string parses as a JSON object and that object validates
@@ -29,6 +29,7 @@ logger = logging.getLogger(__name__)
 
 TEMPLATE_KEY_PATTERN = r"^tmpl_[a-z0-9]{8}$"
 LEAD_ACTOR = "ai:capture_lead"
+AI_ACTOR = "ai"
 # Tool results go back to the model; keep them and the logged arguments small.
 ARGUMENTS_LOG_MAX_CHARS = 4_000
 PROMPT_TEMPLATES_MAX = 25
@@ -107,12 +108,13 @@ def _capture_lead(args: dict[str, Any], ctx: ToolContext) -> dict[str, Any]:
 
 
 def _handoff_to_human(args: dict[str, Any], ctx: ToolContext) -> dict[str, Any]:
-    from conversations.ai.services import conversation_hand_off
+    # The one handoff writer: status, reason, the HandoffEvent row and the live event.
+    from conversations.engine.handoff import conversation_handoff
 
     reason = args["reason"].strip()
     if not reason:
         raise ToolRejected("the reason is empty")
-    conversation_hand_off(conversation=ctx.conversation, reason=reason)
+    conversation_handoff(conversation=ctx.conversation, by=AI_ACTOR, reason=reason)
     ctx.handed_off, ctx.handoff_reason = True, reason
     return {"status": "handed_off", "note": "A person from the business will reply; tell the customer so, briefly."}
 

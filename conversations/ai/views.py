@@ -1,10 +1,10 @@
-"""AI agent API (tenant domain; API key, JWT or session): settings and website knowledge.
+"""AI assistant API (tenant domain; API key, JWT or session): settings and website knowledge.
 
 Thin views: parse input, call one service or selector, render.
 """
 
 from drf_spectacular.utils import extend_schema
-from rest_framework import permissions, status
+from rest_framework import status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -13,8 +13,7 @@ from conversations.ai import serializers as s
 from conversations.ai.knowledge import knowledge_fetch_start
 from conversations.ai.selectors import ai_settings_get, knowledge_job_get
 from conversations.ai.services import ai_settings_update
-from tenants.authentication import ApiKeyPrincipal
-from tenants.services import OWNER_GROUP
+from tenants.permissions import IsOwnerOrApiKeyToWrite
 
 
 def _validated(serializer_class, data, *, partial: bool = False) -> dict:
@@ -22,18 +21,6 @@ def _validated(serializer_class, data, *, partial: bool = False) -> dict:
     if not serializer.is_valid():
         raise ValidationFailed("Invalid input.", fields=serializer.errors)
     return serializer.validated_data
-
-
-class IsOwnerOrApiKeyToWrite(permissions.BasePermission):
-    """Anyone signed in to the tenant reads the settings; owners and the tenant's API keys change them."""
-
-    def has_permission(self, request, view):
-        user = request.user
-        if not (user and user.is_authenticated):
-            return False
-        if request.method in permissions.SAFE_METHODS or isinstance(user, ApiKeyPrincipal):
-            return True
-        return bool(user.is_superuser or user.groups.filter(name=OWNER_GROUP).exists())
 
 
 class AISettingsApi(APIView):

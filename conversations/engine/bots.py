@@ -3,7 +3,7 @@ and the audit trail of every such change. Call everything inside the tenant's sc
 
 A tenant that never configured a bot still has one: ``bot_for_phone_number`` creates the
 default bot (everything on) the first time a message needs it. A flow rule may be scoped to
-one bot (``templates.FlowRule.bot``); rules without a bot, templates and built-in intents are
+one bot (``templates.FlowRule.bot_id``); rules without a bot, templates and built-in intents are
 shared by every bot of the tenant. Per bot too: the switches, hours, away message, handoff
 settings and AI prompt.
 """
@@ -14,10 +14,10 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.contrib.auth import get_user_model
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from bizmitra.actors import SYSTEM_ACTOR, actor_split
 from bizmitra.config_cache import TenantConfigCache, config_changed
 from bizmitra.errors import ValidationFailed
 from conversations.models import Bot, BotAuditLog, BotPhoneNumber, BotSchedule, HandoffSettings
@@ -26,16 +26,6 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_BOT_NAME = "Default bot"
 SCHEDULE_ACTOR = "schedule"
-SYSTEM_ACTOR = "system"
-
-
-def actor_split(by) -> tuple[object | None, str]:
-    """(person or None, label for audit rows) for a user, an API-key principal, a label or None."""
-    if isinstance(by, get_user_model()):
-        return by, by.get_username()[:150]
-    if by is None:
-        return None, SYSTEM_ACTOR
-    return None, str(by)[:150]
 
 
 @dataclass(frozen=True)

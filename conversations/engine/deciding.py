@@ -13,7 +13,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from conversations.ai.selectors import AI_OFF_MESSAGE, ai_endpoint_configured, ai_settings_get
-from conversations.ai.services import agent_reply
+from conversations.ai.services import assistant_reply
 from conversations.choices import ConversationStatus, MessageType
 from conversations.engine import hooks
 from conversations.engine.bots import SYSTEM_ACTOR
@@ -23,7 +23,6 @@ from conversations.engine.handoff import (
     conversation_handoff,
     conversation_return_to_bot,
     handoff_auto_return_reason,
-    handoff_event_record,
     handoff_idle_expired,
     handoff_settings_for,
 )
@@ -189,12 +188,12 @@ def _ai_answer(run: Run, *, why: str, rule, next_state: str | None, state, text:
 
     try:
         # A bot's own prompt replaces the tenant's AI instructions for the numbers it serves.
-        reply = agent_reply(
+        reply = assistant_reply(
             conversation=run.conversation, inbound_message=run.message, system_prompt=run.bot.system_prompt
         )
     except Exception as exc:  # a bug in the agent must not cost the customer their answer
-        logger.exception("AI agent failed on message %s", run.message.pk)
-        return fallback(run, f"{why}; AI agent failed ({type(exc).__name__})", rule=rule)
+        logger.exception("AI assistant failed on message %s", run.message.pk)
+        return fallback(run, f"{why}; AI assistant failed ({type(exc).__name__})", rule=rule)
 
     if next_state is not None:
         conversation_state_advance(contact=run.contact, state=next_state)
@@ -206,7 +205,6 @@ def _ai_answer(run: Run, *, why: str, rule, next_state: str | None, state, text:
 
     template = flow_book().templates_by_key.get(reply.template_key) if reply.template_key else None
     if reply.kind == "handoff":
-        handoff_event_record(conversation=run.conversation, by="ai", reason=reply.reason)
         said = False
         if reply.text:
             said = send(run, "text", reply.text[:TEXT_MAX]) is not None

@@ -72,18 +72,6 @@ def conversation_handoff(*, conversation: Conversation, by=None, reason: str = "
     return True
 
 
-def handoff_event_record(*, conversation: Conversation, by, reason: str) -> None:
-    """Record a handoff made elsewhere (the AI agent's ``handoff_to_human`` tool)."""
-    actor, label = actor_split(by)
-    HandoffEvent.objects.create(
-        conversation=conversation,
-        action=HandoffEvent.Action.HANDOFF,
-        actor=actor,
-        actor_label=label,
-        reason=reason[:255],
-    )
-
-
 @transaction.atomic
 def conversation_return_to_bot(*, conversation: Conversation, by=None, reason: str = "") -> bool:
     """Give a handed-off conversation back to the bot; False when it was not handed off."""
@@ -192,7 +180,7 @@ def conversation_agent_reply(
 def remember(
     *, schema_name: str, contact_id: int, role: str, content: str, message_id: int | None, once: bool = True
 ) -> None:
-    """Add a message to the AI agent's memory of the contact (best effort: Redis may be down).
+    """Add a message to the AI assistant's memory of the contact (best effort: Redis may be down).
 
     ``once``: skip it when the memory has this message already (a re-run of the engine, or
     the agent remembered it itself); a message just created cannot be there.

@@ -127,7 +127,7 @@ def send(
 
 
 def remember_user(run: Run) -> None:
-    # The AI agent reads this memory: it should know what rules, flows and people answered.
+    # The AI assistant reads this memory: it should know what rules, flows and people answered.
     if run.user_remembered:
         return
     run.user_remembered = True

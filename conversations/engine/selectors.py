@@ -4,7 +4,7 @@ of the tenant may read them, like the rest of the conversations API."""
 from django.db.models import QuerySet
 
 from bizmitra.errors import NotFound
-from conversations.models import Bot, BotSchedule, EngineDecision
+from conversations.models import Bot, BotSchedule
 
 
 def bot_list() -> QuerySet[Bot]:
@@ -26,7 +26,3 @@ def bot_get(*, bot_id: int) -> Bot:
 
 def bot_schedule_list(*, bot: Bot) -> QuerySet[BotSchedule]:
     return BotSchedule.objects.filter(bot=bot).order_by("-created_at", "-id")
-
-
-def engine_decision_for_message(*, message_id: int) -> EngineDecision | None:
-    return EngineDecision.objects.filter(message_id=message_id).first()

@@ -9,8 +9,8 @@ import logging
 
 from celery import shared_task
 from django.db import connection
-from django_tenants.utils import get_public_schema_name, get_tenant_model, schema_context
 
+from bizmitra.periodic import tenants_fan_out
 from conversations.engine.bots import bot_schedules_apply
 from conversations.engine.handoff import handoffs_auto_return
 from conversations.engine.services import engine_handle_message, engine_handle_messages, engine_owed_sweep
@@ -59,26 +59,10 @@ def engine_handle_message_task(self, *, message_id: int) -> None:
         raise self.retry(exc=exc, countdown=2 ** (self.request.retries + 1)) from exc
 
 
-def _fan_out(task) -> int:
-    public = get_public_schema_name()
-    schemas = (
-        get_tenant_model()
-        .objects.exclude(schema_name=public)
-        .filter(is_active=True)
-        .values_list("schema_name", flat=True)
-    )
-    count = 0
-    for schema_name in schemas:
-        with schema_context(schema_name):
-            task.delay()
-        count += 1
-    return count
-
-
 @shared_task(ignore_result=True)
 def engine_owed_sweep_task() -> int:
     """Beat entry point (public schema): find messages still owed an answer in every tenant."""
-    return _fan_out(engine_owed_sweep_tenant_task)
+    return tenants_fan_out(engine_owed_sweep_tenant_task)
 
 
 @shared_task(ignore_result=True)
@@ -89,7 +73,7 @@ def engine_owed_sweep_tenant_task() -> int:
 @shared_task(ignore_result=True)
 def bot_schedules_apply_task() -> int:
     """Beat entry point (public schema): apply due bot schedules in every tenant."""
-    return _fan_out(bot_schedules_apply_tenant_task)
+    return tenants_fan_out(bot_schedules_apply_tenant_task)
 
 
 @shared_task(ignore_result=True)
@@ -100,7 +84,7 @@ def bot_schedules_apply_tenant_task() -> int:
 @shared_task(ignore_result=True)
 def handoff_auto_return_task() -> int:
     """Beat entry point (public schema): give idle handed-off conversations back to their bots."""
-    return _fan_out(handoff_auto_return_tenant_task)
+    return tenants_fan_out(handoff_auto_return_tenant_task)
 
 
 @shared_task(ignore_result=True)

@@ -395,20 +395,11 @@ def message_mark_read(*, message: Message) -> None:
 
 def outbound_periodic_tasks_ensure() -> None:
     """Register the reconcile job with django-celery-beat (idempotent; call at startup)."""
-    from django_celery_beat.models import IntervalSchedule, PeriodicTask
-    from django_tenants.utils import get_public_schema_name, schema_context
+    from bizmitra.periodic import periodic_task_ensure
 
-    with schema_context(get_public_schema_name()):
-        schedule, _ = IntervalSchedule.objects.get_or_create(
-            every=RECONCILE_EVERY_SECONDS, period=IntervalSchedule.SECONDS
-        )
-        PeriodicTask.objects.update_or_create(
-            name=RECONCILE_PERIODIC_TASK,
-            defaults={
-                "task": "conversations.tasks.outbound.outbound_reconcile_task",
-                "interval": schedule,
-                "kwargs": "{}",
-                "enabled": True,
-                "description": "Settle outbound WhatsApp sends whose worker died (services/outbound_delivery.py).",
-            },
-        )
+    periodic_task_ensure(
+        name=RECONCILE_PERIODIC_TASK,
+        task="conversations.tasks.outbound.outbound_reconcile_task",
+        every_seconds=RECONCILE_EVERY_SECONDS,
+        description="Settle outbound WhatsApp sends whose worker died (services/outbound_delivery.py).",
+    )

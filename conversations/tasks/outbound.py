@@ -10,8 +10,8 @@ from dataclasses import asdict
 
 from celery import shared_task
 from django.db import connection
-from django_tenants.utils import get_public_schema_name, get_tenant_model, schema_context
 
+from bizmitra.periodic import tenants_fan_out
 from conversations.services.outbound_delivery import (
     message_deliver,
     message_mark_read_deliver,
@@ -52,15 +52,8 @@ def message_mark_read_task(self, *, message_id: int) -> bool:
 
 @shared_task
 def outbound_reconcile_task() -> int:
-    """Beat entry point (public schema): fan the reconcile sweep out to every tenant."""
-    public = get_public_schema_name()
-    schemas = get_tenant_model().objects.exclude(schema_name=public).values_list("schema_name", flat=True)
-    count = 0
-    for schema_name in schemas:
-        with schema_context(schema_name):
-            outbound_reconcile_tenant_task.delay()
-        count += 1
-    return count
+    """Beat entry point (public schema): fan the reconcile sweep out to every active tenant."""
+    return tenants_fan_out(outbound_reconcile_tenant_task)
 
 
 @shared_task

@@ -14,7 +14,7 @@ from django_tenants.utils import schema_context
 from bizmitra.events import listens_to
 from conversations.ai import budgets
 from conversations.ai.memory import MEMORY_WINDOW, memory_append, memory_get
-from conversations.ai.services import agent_reply, ai_settings_update
+from conversations.ai.services import ai_settings_update, assistant_reply
 from conversations.ai.store import redis_client
 from conversations.choices import ConversationStatus
 from conversations.models import AICallLog, AIToolCallLog
@@ -57,7 +57,7 @@ listens_to("conversation.updated")(events)
 
 def ask(conversation, text="Hi, what do you sell?"):
     inbound = message_add(conversation, text)
-    return inbound, agent_reply(conversation=conversation, inbound_message=inbound)
+    return inbound, assistant_reply(conversation=conversation, inbound_message=inbound)
 
 
 def only_log() -> AICallLog:
@@ -149,8 +149,8 @@ class TestTextReply:
         inbound = message_add(conversation, "Hello?")
         ai_server.reply("Hi!")
         ai_server.reply("Hi!")
-        agent_reply(conversation=conversation, inbound_message=inbound)
-        agent_reply(conversation=conversation, inbound_message=inbound)
+        assistant_reply(conversation=conversation, inbound_message=inbound)
+        assistant_reply(conversation=conversation, inbound_message=inbound)
         window = memory_get(schema_name="alpha", contact_id=conversation.contact_id)
         assert [e["content"] for e in window] == ["Hello?"]
 

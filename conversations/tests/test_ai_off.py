@@ -12,7 +12,7 @@ from django.test import RequestFactory
 from django_tenants.utils import schema_context
 
 from conversations.ai.selectors import AI_OFF_MESSAGE, ai_endpoint_configured
-from conversations.ai.services import agent_reply, ai_settings_update
+from conversations.ai.services import ai_settings_update, assistant_reply
 from conversations.models import AIAgentSettings, AICallLog
 from conversations.tests.ai_support import ai_redis_clear, conversation_make, message_add
 from tests.tenancy import tenant_client
@@ -54,7 +54,7 @@ def test_the_agent_makes_no_call_and_says_ai_is_off(in_alpha, no_endpoint):
     conversation = conversation_make()
     inbound = message_add(conversation, "Do you open on Sundays?")
 
-    reply = agent_reply(conversation=conversation, inbound_message=inbound)
+    reply = assistant_reply(conversation=conversation, inbound_message=inbound)
 
     # Without the check this tried api.openai.com and ended in ai_error (APIConnectionError).
     assert (reply.kind, reply.reason) == ("fallback", "ai_off_no_endpoint")

@@ -369,18 +369,11 @@ def webhook_periodic_tasks_ensure() -> None:
     ``manage.py ensure_periodic_tasks``; beat's DatabaseScheduler then sends
     ``webhook_sweep_task``.
     """
-    from django_celery_beat.models import IntervalSchedule, PeriodicTask
-    from django_tenants.utils import get_public_schema_name, schema_context
+    from bizmitra.periodic import periodic_task_ensure
 
-    with schema_context(get_public_schema_name()):
-        schedule, _ = IntervalSchedule.objects.get_or_create(every=SWEEP_EVERY_SECONDS, period=IntervalSchedule.SECONDS)
-        PeriodicTask.objects.update_or_create(
-            name=SWEEP_PERIODIC_TASK,
-            defaults={
-                "task": "conversations.whatsapp.tasks.webhook_sweep_task",
-                "interval": schedule,
-                "kwargs": "{}",
-                "enabled": True,
-                "description": "Re-enqueue webhook deliveries whose Celery message was lost; retry failed ones.",
-            },
-        )
+    periodic_task_ensure(
+        name=SWEEP_PERIODIC_TASK,
+        task="conversations.whatsapp.tasks.webhook_sweep_task",
+        every_seconds=SWEEP_EVERY_SECONDS,
+        description="Re-enqueue webhook deliveries whose Celery message was lost; retry failed ones.",
+    )

@@ -6,12 +6,6 @@ from leads.models import Appointment, Lead, Notification
 from leads.services.leads import lead_allowed_stages
 
 
-class UserBriefSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    username = serializers.CharField()
-    email = serializers.CharField()
-
-
 class LeadOutputSerializer(serializers.ModelSerializer):
     display_name = serializers.CharField(read_only=True)
     tags = serializers.SerializerMethodField()

@@ -2,12 +2,13 @@
 
 from datetime import datetime
 
-import phonenumbers
-from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+
+from bizmitra.actors import actor_split
+from bizmitra.phones import phone_e164
 
 FIELD_MAX_LENGTHS = {"name": 200, "location": 200, "product_interest": 255}
 
@@ -16,17 +17,8 @@ class FieldError(ValueError):
     """One input value that cannot be stored, with the reason shown to the user."""
 
 
-def actor_resolve(actor) -> tuple[object | None, str]:
-    """Split an actor into (user row or None, label for the audit trail).
-
-    ``actor`` is a dashboard user, an API-key principal, or a string naming a
-    system actor ("system:auto-qualify", "engine:capture_lead").
-    """
-    if isinstance(actor, get_user_model()):
-        return actor, actor.get_username()[:150]
-    if actor is None:
-        return None, "system"
-    return None, str(actor)[:150]
+# The leads' name for the one actor reader (bizmitra.actors): (user or None, audit label).
+actor_resolve = actor_split
 
 
 def normalise_email(value) -> str:
@@ -40,14 +32,10 @@ def normalise_email(value) -> str:
 
 def normalise_phone(value, *, region: str) -> str:
     """E.164 form of a phone number a person typed; ``region`` applies when no +country code is given."""
-    raw = str(value).strip()
     try:
-        number = phonenumbers.parse(raw, region.upper() or None)
-    except phonenumbers.NumberParseException as exc:
-        raise FieldError(f"'{value}' is not a phone number.") from exc
-    if not phonenumbers.is_valid_number(number):
-        raise FieldError(f"'{value}' is not a valid phone number for {region.upper()} or with its country code.")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        return phone_e164(value, region=region)
+    except ValueError as exc:
+        raise FieldError(str(exc)) from exc
 
 
 def normalise_text(value, *, field: str) -> str:

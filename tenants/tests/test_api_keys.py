@@ -53,3 +53,26 @@ def test_the_admin_issues_a_key_for_a_business_tenant_and_shows_it_once(staff_cl
     raw_key = next(word for word in shown.split() if word.startswith("bzm_"))
     assert ApiKey.objects.filter(tenant=alpha.tenant, name="site").count() == 1
     assert raw_key.encode() not in staff_client.get("/admin/tenants/apikey/").content
+
+
+def test_authenticating_records_use_and_a_revoked_key_no_longer_works(db, alpha):
+    from tenants.services import api_key_authenticate, api_keys_revoke
+
+    issued = api_key_create(tenant=alpha.tenant, name="revocable")
+    assert api_key_authenticate(raw_key=issued.raw_key) == alpha.tenant
+    issued.api_key.refresh_from_db()
+    assert issued.api_key.last_used_at is not None
+
+    assert api_keys_revoke(api_keys=ApiKey.objects.filter(pk=issued.api_key.pk)) == 1
+    assert api_keys_revoke(api_keys=ApiKey.objects.filter(pk=issued.api_key.pk)) == 0  # already revoked
+    assert api_key_authenticate(raw_key=issued.raw_key) is None
+
+
+def test_the_admin_action_revokes_through_the_service(staff_client, alpha):
+    issued = api_key_create(tenant=alpha.tenant, name="by-admin")
+    response = staff_client.post(
+        "/admin/tenants/apikey/", {"action": "revoke", "_selected_action": [issued.api_key.pk]}, follow=True
+    )
+    assert response.status_code == 200
+    issued.api_key.refresh_from_db()
+    assert issued.api_key.revoked_at is not None

@@ -8,8 +8,7 @@ from django_tenants.utils import schema_context, schema_exists
 
 from bizmitra.errors import ValidationFailed
 from tenants.models import ApiKey, Domain, PhoneNumber, Tenant
-from tenants.selectors import api_key_authenticate
-from tenants.services import tenant_onboard
+from tenants.services import api_key_authenticate, tenant_onboard
 
 
 def _args(**overrides):

@@ -43,9 +43,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from bizmitra.errors import ApplicationError, NotFound, ValidationFailed
-from tenants.authentication import ApiKeyPrincipal, ClientApiKeyAuthentication
+from tenants.authentication import ClientApiKeyAuthentication
+from tenants.permissions import IsOwner, IsOwnerOrApiKeyToWrite
 from tenants.selectors import tenant_timezone
-from tenants.services import OWNER_GROUP
 from workflows import selectors
 from workflows.api import schema as _schema  # noqa: F401 - registers the auth scheme
 from workflows.api.serializers import TriggerInputSerializer, TriggerResponseSerializer, WorkflowSerializer
@@ -63,28 +63,6 @@ API_FIELD_NAMES = {
     "idempotency_key": "idempotencyKey",
     "allow_late": "allowLate",
 }
-
-
-def _is_owner(user) -> bool:
-    if isinstance(user, ApiKeyPrincipal):
-        return False
-    return bool(user.is_superuser or user.groups.filter(name=OWNER_GROUP).exists())
-
-
-class IsOwnerOrApiKeyToWrite(permissions.BasePermission):
-    """Anyone signed in to the tenant reads rules; owners and the tenant's API keys change them."""
-
-    def has_permission(self, request, view):
-        if not (request.user and request.user.is_authenticated):
-            return False
-        if request.method in permissions.SAFE_METHODS:
-            return True
-        return isinstance(request.user, ApiKeyPrincipal) or _is_owner(request.user)
-
-
-class IsOwner(permissions.BasePermission):
-    def has_permission(self, request, view):
-        return bool(request.user and request.user.is_authenticated and _is_owner(request.user))
 
 
 class WorkflowViewSet(viewsets.ModelViewSet):

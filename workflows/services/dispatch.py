@@ -16,8 +16,9 @@ from datetime import datetime, timedelta
 from django.db import connection, transaction
 from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
-from django_tenants.utils import get_public_schema_name, schema_context
+from django_tenants.utils import schema_context
 
+from bizmitra.periodic import active_tenant_schemas, periodic_task_ensure
 from workflows.choices import CallbackState, JobStatus
 from workflows.conf import workflow_settings
 from workflows.models import WorkflowJob
@@ -130,15 +131,8 @@ def workflow_jobs_dispatch(*, now: datetime | None = None) -> DispatchStats:
 
 def workflow_dispatch_all(*, now: datetime | None = None) -> DispatchStats:
     """Run the dispatcher in every active tenant's schema; one failing tenant does not stop the rest."""
-    from tenants.models import Tenant
-
     total = DispatchStats()
-    public = get_public_schema_name()
-    with schema_context(public):
-        schemas = list(
-            Tenant.objects.filter(is_active=True).exclude(schema_name=public).values_list("schema_name", flat=True)
-        )
-    for schema_name in schemas:
+    for schema_name in active_tenant_schemas():
         try:
             with schema_context(schema_name):
                 total += workflow_jobs_dispatch(now=now)
@@ -148,29 +142,12 @@ def workflow_dispatch_all(*, now: datetime | None = None) -> DispatchStats:
 
 
 def workflow_periodic_tasks_ensure() -> None:
-    """Register the dispatcher with django-celery-beat (idempotent; call at startup).
-
-    Only saves when something differs: every save of a PeriodicTask makes beat reload its schedule.
-    """
-    from django_celery_beat.models import IntervalSchedule, PeriodicTask
-
+    """Register the dispatcher with django-celery-beat (idempotent; call at startup)."""
     interval = workflow_settings().dispatch_interval_seconds
-    with schema_context(get_public_schema_name()):
-        schedule, _ = IntervalSchedule.objects.get_or_create(every=interval, period=IntervalSchedule.SECONDS)
-        wanted = {
-            "task": DISPATCH_TASK_NAME,
-            "interval": schedule,
-            "enabled": True,
-            # A pass that could not start within one interval is superseded by the next one.
-            "expire_seconds": interval,
-            "kwargs": "{}",
-        }
-        task = PeriodicTask.objects.filter(name=PERIODIC_TASK_NAME).first()
-        if task is None:
-            PeriodicTask.objects.create(name=PERIODIC_TASK_NAME, **wanted)
-            return
-        changed = [field for field, value in wanted.items() if getattr(task, field) != value]
-        if changed:
-            for field in changed:
-                setattr(task, field, wanted[field])
-            task.save()
+    periodic_task_ensure(
+        name=PERIODIC_TASK_NAME,
+        task=DISPATCH_TASK_NAME,
+        every_seconds=interval,
+        # A pass that could not start within one interval is superseded by the next one.
+        expire_seconds=interval,
+    )

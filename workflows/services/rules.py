@@ -5,12 +5,11 @@ Placeholders and parameter references follow Meta's template convention:
 ``{{first_name}}`` / ``"first_name"`` a key of an object of variables.
 """
 
-import re
 from typing import Any
 
+from templates import text as template_text
 from workflows.choices import Channel
 
-PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z0-9_]+)\s*\}\}")
 MAPPING_KEYS = {"header", "body", "buttons"}
 BUTTON_SUB_TYPES = {"url", "quick_reply", "copy_code"}
 
@@ -145,8 +144,9 @@ def _lookup(variables: Variables, ref: Any) -> str:
 
 
 def substitute(text: str, variables: Variables) -> str:
-    """``text`` with every ``{{n}}`` / ``{{name}}`` replaced; a missing variable is a RenderError."""
-    return PLACEHOLDER.sub(lambda m: _lookup(variables, m.group(1)), text)
+    """``text`` with every ``{{n}}`` / ``{{name}}`` replaced; a missing variable is a RenderError.
+    The same placeholder syntax as message templates (``templates.text``)."""
+    return template_text.substitute(text, lambda slot: _lookup(variables, slot))
 
 
 def _text_parameter(variables: Variables, ref: Any) -> dict:

@@ -32,13 +32,14 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from bizmitra.errors import Conflict, ValidationFailed
+from bizmitra.phones import phone_e164
 from workflows.choices import REMINDER_TRIGGERS, JobStatus, StandardTrigger
 from workflows.conf import workflow_settings
 from workflows.models import CommunicationWorkflow, WorkflowJob, WorkflowTrigger
 from workflows.services.callbacks import callback_url_error
 from workflows.services.rules import RenderError, content_render
 from workflows.services.scheduling import jobs_enqueue_on_commit, within_horizon
-from workflows.validators import TRIGGER_SLUG, phone_normalize
+from workflows.validators import TRIGGER_SLUG
 
 APPOINTMENT_TRIGGERS = frozenset(
     {
@@ -76,7 +77,7 @@ def _validate_input(
         ]
     e164 = ""
     try:
-        e164 = phone_normalize(phone)
+        e164 = phone_e164(phone)
     except ValueError as exc:
         errors["phone"] = [str(exc)]
     if isinstance(variables, list):

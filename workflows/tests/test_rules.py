@@ -2,9 +2,9 @@
 
 import pytest
 
+from bizmitra.phones import phone_e164 as phone_normalize
 from workflows.models import CommunicationWorkflow
 from workflows.services.rules import RenderError, content_render, workflow_errors
-from workflows.validators import phone_normalize
 
 
 def rule(**fields) -> CommunicationWorkflow:
