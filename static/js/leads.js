@@ -52,6 +52,26 @@
     return false;
   }
 
+  // Phones start with the extra filters folded unless one is set (shown without JS).
+  function foldFilters(fold) {
+    const more = document.getElementById("more-filters");
+    const toggle = document.querySelector(".lead-filters__toggle");
+    if (!more || !toggle) return;
+    more.toggleAttribute("data-collapsed", fold);
+    toggle.setAttribute("aria-expanded", String(!fold));
+  }
+  const phone = window.matchMedia("(max-width: 760px)");
+  function foldIfIdle() {
+    const more = document.getElementById("more-filters");
+    const active = more && [...more.querySelectorAll("input, select")].some((el) => el.value && el.name !== "sort");
+    foldFilters(phone.matches && !active);
+  }
+  document.addEventListener("DOMContentLoaded", foldIfIdle);
+  phone.addEventListener("change", foldIfIdle);
+  document.addEventListener("click", (e) => {
+    if (e.target.closest(".lead-filters__toggle")) foldFilters(!document.getElementById("more-filters").hasAttribute("data-collapsed"));
+  });
+
   document.addEventListener("click", (e) => {
     const button = e.target.closest(".lead-card__move");
     if (!button) return;
