@@ -3,7 +3,8 @@
 Beat entries. django-celery-beat keeps the schedule in the database; each app owns a
 ``*_periodic_tasks_ensure()`` that writes its rows through ``periodic_task_ensure`` (one
 implementation: idempotent, saves only what differs, since every save of a PeriodicTask
-makes beat reload its whole schedule). They run after every migration of the public schema
+makes beat reload its whole schedule) and registers it from its ``AppConfig.ready`` with
+``periodic_tasks_register`` (the kernel imports no app). They run after every migration of the public schema
 (so `make run`, the docker/k8s migrate step and the test database all get them) and on
 demand with ``python manage.py ensure_periodic_tasks``. Intervals come from settings where
 operators tune them (ENGINE_SWEEP_EVERY_SECONDS, WHATSAPP_*_EVERY_SECONDS), so a fresh
@@ -25,17 +26,15 @@ from collections.abc import Callable
 from typing import Any
 
 from django.db import connection
-from django.utils.module_loading import import_string
 from django_tenants.utils import get_public_schema_name, get_tenant_model, schema_context
 
-PERIODIC_TASK_ENSURERS = (
-    "conversations.services.outbound.outbound_periodic_tasks_ensure",
-    "conversations.whatsapp.ingest.webhook_periodic_tasks_ensure",
-    "workflows.services.workflow_periodic_tasks_ensure",
-    "leads.services.leads_periodic_tasks_ensure",
-    "conversations.engine.services.engine_periodic_tasks_ensure",
-)
-"""Dotted paths, not imports: the kernel imports no app (docs/ARCHITECTURE.md)."""
+_ensurers: dict[str, Callable[[], object]] = {}
+
+
+def periodic_tasks_register(*ensurers: Callable[[], object]) -> None:
+    """Add an app's ``*_periodic_tasks_ensure`` functions (call from ``AppConfig.ready``)."""
+    for ensure in ensurers:
+        _ensurers[f"{ensure.__module__}.{ensure.__qualname__}"] = ensure
 
 
 def active_tenant_schemas() -> list[str]:
@@ -101,11 +100,10 @@ def periodic_task_ensure(
 
 
 def periodic_tasks_ensure_all() -> list[str]:
-    """Run every app's ensure function in the public schema; return the ones that ran."""
+    """Run every registered ensure function in the public schema; return the ones that ran."""
     connection.set_schema_to_public()
     done = []
-    for path in PERIODIC_TASK_ENSURERS:
-        ensure: Callable[[], object] = import_string(path)
+    for path, ensure in _ensurers.items():
         ensure()
         done.append(path)
     return done

@@ -63,3 +63,29 @@ def test_each_apps_entries_are_idempotent(db, ensure):
         after_first = PeriodicTask.objects.count()
         import_string(ensure)()
         assert PeriodicTask.objects.count() == after_first >= before
+
+
+def test_every_app_registers_its_beat_entries_and_the_command_writes_them(db):
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command("ensure_periodic_tasks", stdout=out)
+    ran = out.getvalue()
+    for ensure in (
+        "conversations.services.outbound.outbound_periodic_tasks_ensure",
+        "conversations.whatsapp.ingest.webhook_periodic_tasks_ensure",
+        "conversations.engine.services.engine_periodic_tasks_ensure",
+        "workflows.services.dispatch.workflow_periodic_tasks_ensure",
+        "leads.services.periodic.leads_periodic_tasks_ensure",
+    ):
+        assert f"ensured {ensure}" in ran
+    with schema_context(get_public_schema_name()):
+        tasks = set(PeriodicTask.objects.values_list("task", flat=True))
+    assert {
+        "conversations.engine.tasks.engine_owed_sweep_task",
+        "conversations.tasks.outbound.outbound_reconcile_task",
+        "conversations.whatsapp.tasks.webhook_sweep_task",
+        "leads.tasks.leads_fanout_task",
+    } <= tasks
