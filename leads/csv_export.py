@@ -43,6 +43,10 @@ def _cell(value) -> str:
     return f"'{text}" if text.startswith(_FORMULA_START) else text
 
 
+# The same guard for other CSV downloads of the dashboard (analytics).
+csv_cell = _cell
+
+
 def _row(lead: Lead) -> list[str]:
     agent = lead.assigned_agent.get_username() if lead.assigned_agent_id else ""
     values = {

@@ -1,5 +1,6 @@
 from django.urls import path
 
+from leads.analytics.views import AnalyticsApi
 from leads.api import views
 
 urlpatterns = [
@@ -16,6 +17,7 @@ urlpatterns = [
         views.AppointmentCompleteApi.as_view(),
         name="appointment-complete",
     ),
+    path("analytics/", AnalyticsApi.as_view(), name="analytics"),
     path("notifications/", views.NotificationListApi.as_view(), name="notification-list"),
     path("notifications/<int:notification_id>/read/", views.NotificationReadApi.as_view(), name="notification-read"),
 ]

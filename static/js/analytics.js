@@ -1,0 +1,78 @@
+/* Analytics charts (Chart.js 4.6.2, vendored in static/vendor). The numbers come from the page's
+ * JSON (the same as GET /api/analytics/) and every chart has its table beside it. */
+(function () {
+  "use strict";
+  const palette = ["#0b6e5f", "#1d4ed8", "#6d28d9", "#d97706", "#b42318", "#0891b2", "#15803d", "#9aa3ad"];
+  const percent = (v) => Math.round(v * 1000) / 10 + "%";
+
+  function draw(id, config) {
+    const canvas = document.getElementById("chart-" + id);
+    if (!canvas || !window.Chart) return;
+    config.options = Object.assign(
+      { responsive: true, maintainAspectRatio: false, animation: false, plugins: { legend: { position: "bottom" } } },
+      config.options || {}
+    );
+    new window.Chart(canvas, config);
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    const source = document.getElementById("analytics-data");
+    if (!source || !window.Chart) return;
+    const data = JSON.parse(source.textContent);
+    window.Chart.defaults.font.family = getComputedStyle(document.body).fontFamily;
+    window.Chart.defaults.color = "#46525e";
+
+    draw("messages", {
+      type: "line",
+      data: {
+        labels: data.messages.map((d) => d.day),
+        datasets: [
+          { label: "Inbound", data: data.messages.map((d) => d.inbound), borderColor: palette[1], backgroundColor: palette[1], tension: 0.25 },
+          { label: "Outbound", data: data.messages.map((d) => d.outbound), borderColor: palette[0], backgroundColor: palette[0], tension: 0.25 },
+        ],
+      },
+      options: { scales: { y: { beginAtZero: true, ticks: { precision: 0 } } } },
+    });
+
+    const answered = data.who_answered.rows;
+    draw("who_answered", {
+      type: "doughnut",
+      data: { labels: answered.map((r) => r.label), datasets: [{ data: answered.map((r) => r.count), backgroundColor: palette }] },
+      options: { plugins: { legend: { position: "right" }, tooltip: { callbacks: { label: (c) => c.label + ": " + c.raw + " (" + percent(answered[c.dataIndex].share) + ")" } } } },
+    });
+
+    const steps = data.delivery.steps;
+    draw("delivery", {
+      type: "bar",
+      data: { labels: steps.map((r) => r.label), datasets: [{ label: "Messages", data: steps.map((r) => r.count), backgroundColor: [palette[0], palette[1], "#1a73e8", palette[4]] }] },
+      options: { indexAxis: "y", plugins: { legend: { display: false } }, scales: { x: { beginAtZero: true, ticks: { precision: 0 } } } },
+    });
+
+    const errors = data.delivery.errors;
+    draw("delivery_errors", {
+      type: "bar",
+      data: { labels: errors.map((r) => (r.code === null ? "?" : r.code) + " " + r.title), datasets: [{ label: "Failed messages", data: errors.map((r) => r.count), backgroundColor: palette[4] }] },
+      options: { indexAxis: "y", plugins: { legend: { display: false } }, scales: { x: { beginAtZero: true, ticks: { precision: 0 } } } },
+    });
+
+    const stages = data.leads.stages;
+    draw("lead_funnel", {
+      type: "bar",
+      data: {
+        labels: stages.map((r) => r.label),
+        datasets: [
+          { label: "Reached", data: stages.map((r) => r.reached), backgroundColor: palette[2] },
+          { label: "In stage now", data: stages.map((r) => r.now), backgroundColor: "#c4b5fd" },
+        ],
+      },
+      options: { scales: { y: { beginAtZero: true, ticks: { precision: 0 } } } },
+    });
+
+    const sources = data.leads.sources;
+    draw("lead_sources", {
+      type: "doughnut",
+      data: { labels: sources.map((r) => r.label), datasets: [{ data: sources.map((r) => r.count), backgroundColor: palette }] },
+      options: { plugins: { legend: { position: "right" } } },
+    });
+  });
+})();
