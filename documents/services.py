@@ -18,7 +18,7 @@ from datetime import date, timedelta
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
 from django.utils.text import get_valid_filename
@@ -131,16 +131,20 @@ def document_create_from_message(*, message_id: int) -> Document | None:
         return existing
     with message.media_file.open("rb") as handle:
         data = handle.read()
-    document = Document.objects.create(
-        source=DocumentSource.WHATSAPP,
-        message=message,
-        contact_id=message.conversation.contact_id,
-        file=message.media_file.name,  # the same stored object: no second copy
-        filename=message.media_filename[:255],
-        mime_type=mime_type,
-        size=len(data),
-        sha256=hashlib.sha256(data).hexdigest(),
-    )
+    try:
+        with transaction.atomic():
+            document = Document.objects.create(
+                source=DocumentSource.WHATSAPP,
+                message=message,
+                contact_id=message.conversation.contact_id,
+                file=message.media_file.name,  # the same stored object: no second copy
+                filename=message.media_filename[:255],
+                mime_type=mime_type,
+                size=len(data),
+                sha256=hashlib.sha256(data).hexdigest(),
+            )
+    except IntegrityError:  # a parallel delivery of the event created it (unique message)
+        return Document.objects.get(message_id=message_id)
     _enqueue(document.pk)
     return document
 

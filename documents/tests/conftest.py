@@ -70,3 +70,4 @@ from tests.browser.conftest import (  # noqa: E402, F401
     shoot,
     stack,
 )
+

@@ -18,7 +18,7 @@ from conversations.tests.inbound_support import contact, envelope, post_webhook,
 from conversations.whatsapp import ingest
 from documents.choices import DocumentStatus
 from documents.models import Document
-from documents.services import document_best_values
+from documents.services import document_best_values, document_create_from_message
 from documents.tests.samples import Invoice, invoice_jpeg, scanned_pdf, text_pdf
 from tests.support import wait_for
 from tests.tenancy import ALPHA
@@ -93,6 +93,12 @@ def test_stored_media_becomes_a_document_only_for_images_and_pdfs(
         assert (document.status, document.mime_type, document.filename) == ("queued", "application/pdf", "bill.pdf")
         assert document.file.name == Message.objects.get(pk=pdf).media_file.name  # one stored copy
         assert not Document.objects.filter(message_id=audio).exists()
+        # the event again (a redelivered media job, a second listener run): still one document
+        with django_capture_on_commit_callbacks(execute=False):
+            for callback in callbacks:
+                callback()
+            assert document_create_from_message(message_id=pdf) == document
+        assert Document.objects.filter(message_id=pdf).count() == 1
 
 
 @pytest.mark.parametrize(
