@@ -21,7 +21,16 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import PYTHON, ROOT, free_port, start_process, stop_process, subprocess_env, wait_for_port
+from tests.support import (
+    PYTHON,
+    ROOT,
+    free_port,
+    start_process,
+    stop_process,
+    subprocess_env,
+    wait_for,
+    wait_for_port,
+)
 
 # Playwright's sync API runs an event loop in this thread; Django then refuses ORM calls from
 # test code ("async context") although they are plain synchronous calls. The test code never
@@ -44,6 +53,20 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+APP_NAME = "bizmitra-browser-stack"
+
+
+def _stack_sessions_gone() -> bool:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = %s",
+            [APP_NAME],
+        )
+        return cursor.fetchone()[0] == 0
+
+
 @dataclass
 class Stack:
     web_port: int
@@ -62,6 +85,8 @@ def browser_stack(tenants_setup, django_db_blocker, celery_worker, graph_sandbox
         env = subprocess_env(
             WHATSAPP_GRAPH_URL=graph_sandbox.base_url,
             LIVE_WEBSOCKET_URL=f"ws://{{host}}:{ws_port}/ws/inbox/",
+            # libpq names our servers' sessions, so teardown can wait for them to be gone.
+            PGAPPNAME=APP_NAME,
         )
     granian = ROOT / ".venv" / "bin" / "granian"
     web_args = [str(granian)] if granian.exists() else [PYTHON, "-m", "granian"]
@@ -81,6 +106,10 @@ def browser_stack(tenants_setup, django_db_blocker, celery_worker, graph_sandbox
     finally:
         stop_process(web)
         stop_process(realtime)
+        with django_db_blocker.unblock():
+            # The test database is dropped right after the session; a backend of a server
+            # that has just exited may still be closing (DROP DATABASE would then refuse).
+            wait_for(_stack_sessions_gone, timeout=30, what="the browser stack's database sessions to end")
 
 
 @pytest.fixture
@@ -106,9 +135,10 @@ def browser_type_launch_args(browser_type_launch_args):
     }
 
 
-@pytest.fixture(scope="session")
-def browser_context_args(browser_context_args):
-    return {**browser_context_args, "viewport": {"width": 1440, "height": 900}, "locale": "en-GB"}
+@pytest.fixture(scope="package")
+def browser_context_args():
+    # Not the plugin's (it needs the session-wide Playwright this package replaces, below).
+    return {"viewport": {"width": 1440, "height": 900}, "locale": "en-GB"}
 
 
 @pytest.fixture
@@ -130,3 +160,52 @@ def shoot():
         return paths
 
     return take
+
+
+# pytest-playwright keeps Playwright (and its event loop, running in this thread) for the
+# whole session; every later test that calls asyncio.run() would then fail with "cannot be
+# called from a running event loop". Scoped to this package instead, it stops when the
+# browser tests are done.
+@pytest.fixture(scope="package")
+def playwright(_pw_api_request_contexts):
+    from playwright.sync_api import sync_playwright
+
+    pw = sync_playwright().start()
+    if _pw_api_request_contexts:
+        _pw_api_request_contexts.instrument(pw)
+    yield pw
+    pw.stop()
+
+
+@pytest.fixture(scope="package")
+def browser_type(playwright, browser_name):
+    return getattr(playwright, browser_name)
+
+
+@pytest.fixture(scope="package")
+def launch_browser(browser_type_launch_args, browser_type):
+    def launch(**kwargs):
+        return browser_type.launch(**{**browser_type_launch_args, **kwargs})
+
+    return launch
+
+
+@pytest.fixture(scope="package")
+def browser(launch_browser):
+    browser = launch_browser()
+    yield browser
+    browser.close()
+
+
+@pytest.fixture(autouse=True)
+def _close_test_db_connections():
+    """Close the database connections a browser test's own ORM calls opened.
+
+    While Playwright's loop runs in this thread, Django keeps connections per async context,
+    so the test's ORM calls get a connection of their own; left open, it would make the
+    session's DROP DATABASE fail ("being accessed by other users").
+    """
+    yield
+    from django.db import connections
+
+    connections.close_all()
