@@ -5,6 +5,8 @@
   const palette = ["#0b6e5f", "#1d4ed8", "#6d28d9", "#d97706", "#b42318", "#0891b2", "#15803d", "#9aa3ad"];
   const percent = (v) => Math.round(v * 1000) / 10 + "%";
 
+  const short = (text) => (text.length > 32 ? text.slice(0, 31) + "…" : text);
+
   function draw(id, config) {
     const canvas = document.getElementById("chart-" + id);
     if (!canvas || !window.Chart) return;
@@ -12,6 +14,7 @@
       { responsive: true, maintainAspectRatio: false, animation: false, plugins: { legend: { position: "bottom" } } },
       config.options || {}
     );
+    (config.data.datasets || []).forEach((d) => { d.maxBarThickness = 40; });
     new window.Chart(canvas, config);
   }
 
@@ -27,8 +30,8 @@
       data: {
         labels: data.messages.map((d) => d.day),
         datasets: [
-          { label: "Inbound", data: data.messages.map((d) => d.inbound), borderColor: palette[1], backgroundColor: palette[1], tension: 0.25 },
-          { label: "Outbound", data: data.messages.map((d) => d.outbound), borderColor: palette[0], backgroundColor: palette[0], tension: 0.25 },
+          { label: "Inbound", data: data.messages.map((d) => d.inbound), borderColor: palette[1], backgroundColor: palette[1], cubicInterpolationMode: "monotone" },
+          { label: "Outbound", data: data.messages.map((d) => d.outbound), borderColor: palette[0], backgroundColor: palette[0], cubicInterpolationMode: "monotone" },
         ],
       },
       options: { scales: { y: { beginAtZero: true, ticks: { precision: 0 } } } },
@@ -51,7 +54,7 @@
     const errors = data.delivery.errors;
     draw("delivery_errors", {
       type: "bar",
-      data: { labels: errors.map((r) => (r.code === null ? "?" : r.code) + " " + r.title), datasets: [{ label: "Failed messages", data: errors.map((r) => r.count), backgroundColor: palette[4] }] },
+      data: { labels: errors.map((r) => short((r.code === null ? "?" : r.code) + " " + r.title)), datasets: [{ label: "Failed messages", data: errors.map((r) => r.count), backgroundColor: palette[4] }] },
       options: { indexAxis: "y", plugins: { legend: { display: false } }, scales: { x: { beginAtZero: true, ticks: { precision: 0 } } } },
     });
 

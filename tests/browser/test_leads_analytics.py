@@ -124,3 +124,93 @@ def test_lead_page_inline_errors_and_save(page: Page, stack, shoot, dialogs):
         assert Lead.objects.get(pk=lead.pk).email == "asha@example.com"
     shoot(page, "lead-page")
     assert dialogs == []
+
+
+def _seed_march_2024() -> None:
+    """A known, otherwise empty stretch (live rows other tests commit are all recent)."""
+    from datetime import UTC, datetime
+
+    from conversations.choices import Direction, MessageStatus
+    from conversations.models import EngineDecision, Message
+    from leads.tests.factories import make_contact
+
+    with schema_context("alpha"):
+        if Message.objects.filter(timestamp__year=2024, timestamp__month=3).exists():
+            return
+        contact = make_contact(profile_name="Analytics seed")
+        for day, (inbound, outbound) in enumerate([(3, 2), (0, 0), (5, 4), (1, 1)], start=1):
+            for i in range(inbound):
+                when = datetime(2024, 3, day, 9, i, tzinfo=UTC)
+                message = Message.objects.create(
+                    conversation=contact.conversation,
+                    direction=Direction.INBOUND,
+                    type="text",
+                    body="hi",
+                    wamid=f"wamid.{uuid.uuid4().hex}",
+                    status=MessageStatus.RECEIVED,
+                    timestamp=when,
+                )
+                decision = EngineDecision.objects.create(
+                    message=message,
+                    conversation=contact.conversation,
+                    path=["builtin", "rule", "ai"][i % 3],
+                    claimed_at=when,
+                    finished_at=when,
+                )
+                EngineDecision.objects.filter(pk=decision.pk).update(created_at=when)
+            for i in range(outbound):
+                failed = i == 0 and day == 3
+                Message.objects.create(
+                    conversation=contact.conversation,
+                    direction=Direction.OUTBOUND,
+                    type="text",
+                    body="ok",
+                    wamid=f"wamid.{uuid.uuid4().hex}",
+                    status=MessageStatus.FAILED if failed else MessageStatus.READ,
+                    timestamp=datetime(2024, 3, day, 10, i, tzinfo=UTC),
+                    error_code=131047 if failed else None,
+                    error_title=f"{XSS} Re-engagement" if failed else "",
+                )
+        for name, source in (("Seed A", LeadSource.WEBSITE), ("Seed B", LeadSource.MANUAL)):
+            lead = lead_create(source=source, actor="test", fields={"name": name, "phone": unique_mobile()})
+            Lead.objects.filter(pk=lead.pk).update(created_at=datetime(2024, 3, 2, 12, tzinfo=UTC))
+
+
+def test_analytics_charts_match_the_api(page: Page, stack, shoot, dialogs):
+    _seed_march_2024()
+    query = "?from=2024-03-01&to=2024-03-04"
+    login(page, stack, "/analytics/" + query)
+    expect(page.get_by_role("heading", name="Analytics")).to_be_visible()
+    # Asked from the page (the tenant host resolves inside the browser only), as the signed-in owner.
+    api = page.evaluate("(url) => fetch(url).then((r) => r.json())", "/api/analytics/" + query)
+    assert api["totals"] == {"inbound": 9, "outbound": 7}
+
+    page.wait_for_function("() => window.Chart && Chart.getChart('chart-messages')")
+    drawn = page.evaluate(
+        "(ids) => Object.fromEntries(ids.map((id) => [id, "
+        "Chart.getChart('chart-' + id).data.datasets.map((d) => d.data)]))",
+        ["messages", "who_answered", "delivery", "delivery_errors", "lead_funnel", "lead_sources"],
+    )
+    assert drawn["messages"] == [[d["inbound"] for d in api["messages"]], [d["outbound"] for d in api["messages"]]]
+    assert drawn["who_answered"] == [[r["count"] for r in api["who_answered"]["rows"]]]
+    assert drawn["delivery"] == [[r["count"] for r in api["delivery"]["steps"]]]
+    assert drawn["delivery_errors"] == [[1]]
+    assert drawn["lead_funnel"][0] == [r["reached"] for r in api["leads"]["stages"]]
+    assert drawn["lead_sources"] == [[r["count"] for r in api["leads"]["sources"]]]
+
+    shoot(page, "analytics")
+
+    # The accessible table says the same, row by row.
+    table = page.get_by_role("table", name="Messages per day")
+    page.get_by_role("region", name="Messages per day").get_by_text("Table").click()
+    for day in api["messages"]:
+        row = table.get_by_role("row", name=re.compile(day["day"]))
+        expect(row.get_by_role("cell")).to_have_text([str(day["inbound"]), str(day["outbound"])])
+    errors = page.get_by_role("region", name="Failures by Meta error")
+    errors.get_by_text("Table").click()
+    expect(errors.get_by_role("table")).to_contain_text(f"{XSS} Re-engagement")
+    shoot(page, "analytics-tables")
+
+    page.get_by_role("link", name="7 days").click()
+    expect(page.get_by_role("link", name="7 days")).to_have_attribute("aria-current", "true")
+    assert dialogs == []
