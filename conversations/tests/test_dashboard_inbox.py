@@ -455,3 +455,15 @@ def test_read_selectors_apply_the_agent_rule_when_given_a_user(alpha, agent_user
         with pytest.raises(NotFound):
             read.message_get(message_id=message.pk, user=agent_user)
         assert read.message_get(message_id=message.pk).pk == message.pk
+
+
+def test_contact_panel_shows_the_lead_with_a_link(alpha, owner):
+    from leads.models import Lead
+
+    with schema_context("alpha"):
+        c = _conversation(name="Lead Person")
+        _message(c)
+        lead = Lead.objects.create(contact=c.contact, name="Lead Person", source="whatsapp", score=42)
+    page = owner.get(f"/c/{c.pk}/").content.decode()
+    assert "Score</dt><dd>42</dd>" in page
+    assert f'href="/leads/{lead.pk}/"' in page
