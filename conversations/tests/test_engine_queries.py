@@ -73,13 +73,24 @@ def _wa_id() -> str:
     return "1555" + str(uuid.uuid4().int)[:9]
 
 
+class _Count(int):
+    """A statement count that shows the statements when an assertion on it fails."""
+
+    statements: list[str]
+
+    def __repr__(self) -> str:
+        return f"{int(self)}: " + " | ".join(sql[:80] for sql in self.statements)
+
+
 def _count(schema: str, message: Message) -> tuple[EngineDecision, list[int], int]:
     with schema_context(schema):
         # A worker task sets the schema's search_path once for a whole batch of messages.
         connection.cursor().execute("SELECT 1")
         with CaptureQueriesContext(connection) as queries:
             decision, reply_ids = engine_decide(message=message)
-    return decision, reply_ids, len(queries.captured_queries)
+    count = _Count(len(queries.captured_queries))
+    count.statements = [q["sql"] for q in queries.captured_queries]
+    return decision, reply_ids, count
 
 
 def _warm(schema: str, text: str) -> None:
