@@ -97,9 +97,10 @@ def ocr_phase(args) -> None:
     from documents.tests.samples import Invoice, invoice_png, scanned_pdf
 
     limits = ocr.Limits(max_pages=max(20, args.pdf_pages), max_pixels=40_000_000, seconds_per_page=120)
+    ocr.threads_limit(args.ocr_threads)
     images = [invoice_png(Invoice(number=f"INV-{i:04d}")) for i in range(args.images)]
     print()
-    print("== OCR on this machine (tesseract eng+hin, in-process) ==")
+    print(f"== OCR on this machine (tesseract eng+hin, {args.ocr_threads} thread(s), in-process) ==")
     children = ChildMemory().__enter__()
     t0 = time.monotonic()
     per_page = []
@@ -225,6 +226,7 @@ def main() -> None:
     parser.add_argument("--backlog", type=int, default=50, help="documents queued before the second measurement")
     parser.add_argument("--port", type=int, default=8767)
     parser.add_argument("--skip-ocr", action="store_true", help="only the replies phase")
+    parser.add_argument("--ocr-threads", type=int, default=1, help="tesseract threads (DOCUMENTS_OCR_THREADS)")
     parser.add_argument("--keep", action="store_true", help="keep the scratch database afterwards")
     args = parser.parse_args()
 
@@ -240,6 +242,7 @@ def main() -> None:
         REDIS_KEY_PREFIX=PREFIX,
         CELERY_TASK_DEFAULT_QUEUE=PREFIX,
         MEDIA_ROOT=str(ROOT / "var" / "bench-media" / PREFIX),
+        DOCUMENTS_OCR_THREADS=str(args.ocr_threads),
         ALLOWED_HOSTS="*",
         PYTHONUNBUFFERED="1",
     )

@@ -8,6 +8,7 @@ the caller keeps the original file.
 from __future__ import annotations
 
 import io
+import os
 import shutil
 import subprocess
 import tempfile
@@ -58,6 +59,16 @@ class PageText:
             "chars": len(self.text),
             "confidence": round(self.confidence, 1),
         }
+
+
+def threads_limit(threads: int) -> None:
+    """Cap tesseract's OpenMP threads (it takes every core by default).
+
+    OCR runs beside the replies worker on the same machine; one thread per OCR job keeps a
+    backlog from taking the CPU the replies need (bench/ocr.py measures both). Set through
+    the environment because that is how tesseract reads it; only OpenMP programs look.
+    """
+    os.environ["OMP_THREAD_LIMIT"] = str(max(1, threads))
 
 
 def tools_check(languages: str) -> None:

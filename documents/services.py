@@ -242,6 +242,7 @@ def document_process(*, document_id: int) -> bool:
             pages_total=total, pages_done=page.number, updated_at=timezone.now()
         )
 
+    ocr.threads_limit(settings.DOCUMENTS_OCR_THREADS)
     try:
         pages = ocr.document_read(
             data, mime_type=document.mime_type, languages=config.ocr_languages, limits=_limits(), on_page=progress

@@ -233,6 +233,8 @@ DOCUMENTS_MAX_PAGES = env.int("DOCUMENTS_MAX_PAGES", default=20)
 DOCUMENTS_MAX_PIXELS = env.int("DOCUMENTS_MAX_PIXELS", default=40_000_000)
 DOCUMENTS_SECONDS_PER_PAGE = env.int("DOCUMENTS_SECONDS_PER_PAGE", default=60)
 DOCUMENTS_UPLOAD_MAX_BYTES = env.int("DOCUMENTS_UPLOAD_MAX_BYTES", default=10 * 1024 * 1024)
+# Tesseract's threads per OCR job (OpenMP takes every core otherwise, next to the replies worker).
+DOCUMENTS_OCR_THREADS = env.int("DOCUMENTS_OCR_THREADS", default=1)
 # --- end media storage and documents ---------------------------------------------------------
 STATIC_ROOT = BASE_DIR / "var" / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]

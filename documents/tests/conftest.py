@@ -70,4 +70,3 @@ from tests.browser.conftest import (  # noqa: E402, F401
     shoot,
     stack,
 )
-

@@ -207,3 +207,12 @@ def test_a_document_stuck_in_processing_can_be_read_again_only_once_stale(in_alp
     assert document_reprocess(document=document).status == DocumentStatus.PROCESSING  # a worker is on it
     Document.objects.filter(pk=document.pk).update(processing_started_at=timezone.now() - timedelta(hours=2))
     assert document_reprocess(document=document).status == DocumentStatus.QUEUED  # that worker died
+
+
+def test_tesseract_runs_with_the_configured_thread_cap(in_alpha, settings, monkeypatch):
+    import os
+
+    monkeypatch.delenv("OMP_THREAD_LIMIT", raising=False)
+    settings.DOCUMENTS_OCR_THREADS = 2
+    processed(upload(text_pdf(), "a.pdf"))
+    assert os.environ["OMP_THREAD_LIMIT"] == "2"
