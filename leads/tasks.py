@@ -45,10 +45,18 @@ def appointment_calendar_sync_due_task() -> int:
     return len(due)
 
 
+@shared_task
+def analytics_roll_up_task() -> int:
+    from leads.analytics.services import analytics_roll_up_due
+
+    return analytics_roll_up_due()
+
+
 PER_TENANT_JOBS = {
     "sla": lead_sla_check_task,
     "follow_ups": lead_follow_ups_due_task,
     "calendar_sync": appointment_calendar_sync_due_task,
+    "analytics_roll_up": analytics_roll_up_task,
 }
 
 

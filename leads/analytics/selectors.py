@@ -103,46 +103,98 @@ def analytics_range(
     return DateRange(first=today - timedelta(days=PRESETS[preset] - 1), last=today, tz=tz, preset=preset)
 
 
-def messages_per_day(*, period: DateRange) -> list[dict]:
-    """Inbound and outbound messages per tenant-local day (``timestamp`` index), zeros included."""
-    from conversations.models import Message
+COUNTERS = ("inbound", "outbound", "sent", "delivered", "read", "failed", "by_humans")
 
+
+def _empty_day() -> dict:
+    return {**dict.fromkeys(COUNTERS, 0), "paths": {}, "failures": {}}
+
+
+def analytics_days_raw(*, first: date, last: date, tz: ZoneInfo) -> dict[date, dict]:
+    """Per tenant-local day from the raw rows (three ``GROUP BY`` statements over the
+    ``timestamp`` and ``(path, created_at)`` indexes): message counts, delivery ladder, answers
+    by people, engine decisions by path, failures by Meta error ``{(code, title): n}``."""
+    from conversations.models import EngineDecision, Message
+
+    start = datetime.combine(first, time.min, tzinfo=tz)
+    end = datetime.combine(last + timedelta(days=1), time.min, tzinfo=tz)
+    days = {first + timedelta(days=i): _empty_day() for i in range((last - first).days + 1)}
+    messages = Message.objects.filter(timestamp__gte=start, timestamp__lt=end)
+    out = Q(direction="out")
+    steps = {key: Count("id", filter=out & Q(status__in=statuses)) for key, _, statuses in DELIVERY_STEPS}
     rows = (
-        Message.objects.filter(timestamp__gte=period.start, timestamp__lt=period.end)
-        .annotate(day=TruncDate("timestamp", tzinfo=period.tz))
+        messages.annotate(day=TruncDate("timestamp", tzinfo=tz))
         .values("day")
-        .annotate(inbound=Count("id", filter=Q(direction="in")), outbound=Count("id", filter=Q(direction="out")))
+        .annotate(
+            inbound=Count("id", filter=Q(direction="in")),
+            outbound=Count("id", filter=out),
+            by_humans=Count("id", filter=out & Q(sent_by__isnull=False)),
+            **steps,
+        )
         .order_by()
     )
-    by_day = {row["day"]: row for row in rows}
-    return [
-        {
-            "day": day.isoformat(),
-            "inbound": by_day.get(day, {}).get("inbound", 0),
-            "outbound": by_day.get(day, {}).get("outbound", 0),
-        }
-        for day in period.days
-    ]
+    for row in rows:
+        days[row.pop("day")].update(row)
+    decisions = (
+        EngineDecision.objects.filter(created_at__gte=start, created_at__lt=end)
+        .annotate(day=TruncDate("created_at", tzinfo=tz))
+        .values("day", "path")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    for row in decisions:
+        days[row["day"]]["paths"][row["path"]] = row["n"]
+    failures = (
+        messages.filter(direction="out", status__in=("failed", "dead"))
+        .annotate(day=TruncDate("timestamp", tzinfo=tz))
+        .values("day", "error_code", "error_title")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    for row in failures:
+        days[row["day"]]["failures"][(row["error_code"], row["error_title"])] = row["n"]
+    return days
 
 
-def who_answered(*, period: DateRange) -> dict:
+def analytics_days(*, period: DateRange) -> dict[date, dict]:
+    """Per-day figures of the range: past days from the roll-ups kept in this time zone, the
+    rest (today, days not rolled up yet) from raw rows in one span."""
+    from leads.models import AnalyticsDay
+
+    today = timezone.now().astimezone(period.tz).date()
+    days: dict[date, dict] = {}
+    for row in AnalyticsDay.objects.filter(
+        day__gte=period.first, day__lte=min(period.last, today - timedelta(days=1)), timezone=period.tz.key
+    ):
+        figures = {key: getattr(row, key) for key in COUNTERS}
+        figures["paths"] = dict(row.paths)
+        figures["failures"] = {(f["code"], f["title"]): f["count"] for f in row.failures}
+        days[row.day] = figures
+    missing = [day for day in period.days if day not in days]
+    if missing:
+        raw = analytics_days_raw(first=missing[0], last=missing[-1], tz=period.tz)
+        days.update({day: raw[day] for day in missing})
+    return days
+
+
+def messages_per_day(*, period: DateRange, days: dict | None = None) -> list[dict]:
+    """Inbound and outbound messages per tenant-local day, zeros included."""
+    days = days if days is not None else analytics_days(period=period)
+    return [{"day": d.isoformat(), "inbound": days[d]["inbound"], "outbound": days[d]["outbound"]} for d in period.days]
+
+
+def who_answered(*, period: DateRange, days: dict | None = None) -> dict:
     """Answers by kind: the engine's decisions by path, and messages people on the team sent.
 
     ``automatic_share`` is the part answered without AI or a person (built-in intents, rules,
     fallback/away): the seed's promise that rules answer most messages at no AI cost.
     """
-    from conversations.models import EngineDecision, Message
-
-    paths = dict(
-        EngineDecision.objects.filter(created_at__gte=period.start, created_at__lt=period.end)
-        .values("path")
-        .annotate(n=Count("id"))
-        .order_by()
-        .values_list("path", "n")
-    )
-    humans = Message.objects.filter(
-        timestamp__gte=period.start, timestamp__lt=period.end, direction="out", sent_by__isnull=False
-    ).count()
+    days = days if days is not None else analytics_days(period=period)
+    paths: dict[str, int] = {}
+    for figures in days.values():
+        for path, n in figures["paths"].items():
+            paths[path] = paths.get(path, 0) + n
+    humans = sum(figures["by_humans"] for figures in days.values())
     rows = [
         {"key": key, "label": label, "count": sum(paths.get(p, 0) for p in group)}
         for key, label, group in ANSWER_GROUPS
@@ -155,28 +207,25 @@ def who_answered(*, period: DateRange) -> dict:
     return {"rows": rows, "total": total, "automatic_share": round(automatic / total, 4) if total else 0.0}
 
 
-def delivery(*, period: DateRange) -> dict:
+def delivery(*, period: DateRange, days: dict | None = None) -> dict:
     """Outbound messages of the range by how far they got (a status only moves up its ladder,
     so "delivered" counts read ones too), and failures by Meta error code and title."""
-    from conversations.models import Message
-
-    outbound = Message.objects.filter(timestamp__gte=period.start, timestamp__lt=period.end, direction="out")
-    counts = outbound.aggregate(
-        total=Count("id"), **{key: Count("id", filter=Q(status__in=statuses)) for key, _, statuses in DELIVERY_STEPS}
-    )
-    total = counts.pop("total")
-    steps = [
-        {"key": key, "label": label, "count": counts[key], "share": round(counts[key] / total, 4) if total else 0.0}
-        for key, label, _ in DELIVERY_STEPS
-    ]
-    errors = [
-        {"code": row["error_code"], "title": row["error_title"], "count": row["n"]}
-        for row in outbound.filter(status__in=("failed", "dead"))
-        .values("error_code", "error_title")
-        .annotate(n=Count("id"))
-        .order_by("-n", "error_code")[:TOP_ERRORS]
-    ]
-    return {"total": total, "steps": steps, "errors": errors}
+    days = days if days is not None else analytics_days(period=period)
+    total = sum(figures["outbound"] for figures in days.values())
+    steps = []
+    for key, label, _ in DELIVERY_STEPS:
+        count = sum(figures[key] for figures in days.values())
+        steps.append({"key": key, "label": label, "count": count, "share": round(count / total, 4) if total else 0.0})
+    errors: dict[tuple, int] = {}
+    for figures in days.values():
+        for error, n in figures["failures"].items():
+            errors[error] = errors.get(error, 0) + n
+    top = sorted(errors.items(), key=lambda item: (-item[1], item[0][0] is None, item[0][0] or 0, item[0][1]))
+    return {
+        "total": total,
+        "steps": steps,
+        "errors": [{"code": code, "title": title, "count": n} for (code, title), n in top[:TOP_ERRORS]],
+    }
 
 
 def lead_funnel(*, period: DateRange) -> dict:
@@ -220,7 +269,8 @@ def lead_funnel(*, period: DateRange) -> dict:
 
 def analytics_summary(*, period: DateRange) -> dict:
     """Every figure of the analytics page and ``GET /api/analytics/`` for one range."""
-    messages = messages_per_day(period=period)
+    days = analytics_days(period=period)
+    messages = messages_per_day(period=period, days=days)
     return {
         "range": {
             "first_day": period.first.isoformat(),
@@ -231,8 +281,8 @@ def analytics_summary(*, period: DateRange) -> dict:
         },
         "totals": {"inbound": sum(d["inbound"] for d in messages), "outbound": sum(d["outbound"] for d in messages)},
         "messages": messages,
-        "who_answered": who_answered(period=period),
-        "delivery": delivery(period=period),
+        "who_answered": who_answered(period=period, days=days),
+        "delivery": delivery(period=period, days=days),
         "leads": lead_funnel(period=period),
     }
 

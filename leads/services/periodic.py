@@ -7,6 +7,8 @@ PERIODIC_JOBS = {
     "leads: first-contact SLA check": ("sla", 60),
     "leads: send due follow-ups": ("follow_ups", 60),
     "appointments: retry calendar sync": ("calendar_sync", 60),
+    # Analytics reads past days from these roll-ups (bench/analytics.py says why).
+    "analytics: roll up closed days": ("analytics_roll_up", 3600),
 }
 FANOUT_TASK = "leads.tasks.leads_fanout_task"
 

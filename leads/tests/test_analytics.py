@@ -12,7 +12,7 @@ import pytest
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
-from django_tenants.utils import schema_context
+from django_tenants.utils import schema_context, tenant_context
 
 from conversations.choices import Direction, MessageStatus
 from conversations.models import EngineDecision, Message
@@ -227,3 +227,49 @@ def test_query_count_does_not_grow_with_data(seeded):
     with CaptureQueriesContext(connection) as after:
         client.get("/api/analytics/", RANGE)
     assert len(after) == len(before)
+
+
+def test_roll_ups_give_the_same_figures_and_are_what_past_days_read(seeded):
+    from leads.analytics.services import analytics_days_roll_up
+    from leads.models import AnalyticsDay
+
+    client = tenant_client(seeded, login=True)
+    live = client.get("/api/analytics/", RANGE).json()
+    # The real tenant row (as tenant-schemas-celery gives the task): its zone is Kolkata.
+    with tenant_context(Tenant.objects.get(pk=seeded.tenant.pk)):
+        assert analytics_days_roll_up(first=datetime(2025, 1, 1).date(), last=datetime(2025, 1, 3).date()) == 3
+        assert analytics_days_roll_up(first=datetime(2025, 1, 1).date(), last=datetime(2025, 1, 3).date()) == 3
+        assert AnalyticsDay.objects.filter(timezone="Asia/Kolkata").count() == 3  # re-run replaced, not added
+    assert client.get("/api/analytics/", RANGE).json() == live
+    with schema_context("alpha"):
+        # Raw rows gone: a rolled-up day still reports what it stored (it is not re-read)...
+        Message.objects.filter(timestamp__gte=at(1, 0), timestamp__lt=at(1, 18)).delete()
+    rolled = client.get("/api/analytics/", RANGE).json()
+    assert rolled["messages"][0] == {"day": "2025-01-01", "inbound": 1, "outbound": 1}
+    # ...until the tenant moves to another time zone: those rows no longer apply.
+    Tenant.objects.filter(pk=seeded.tenant.pk).update(timezone="UTC")
+    moved = client.get("/api/analytics/", RANGE).json()
+    assert moved["range"]["timezone"] == "UTC"
+    assert moved["messages"][0] == {"day": "2025-01-01", "inbound": 1, "outbound": 0}  # the 20:00 UTC one
+
+
+def test_roll_up_task_keeps_closed_days_and_never_today(alpha, db):
+    from django.utils import timezone as dj_timezone
+
+    from leads.analytics.services import analytics_days_roll_up
+    from leads.models import AnalyticsDay
+    from leads.tasks import analytics_roll_up_task
+
+    with tenant_context(Tenant.objects.get(pk=alpha.tenant.pk)):
+        contact = make_contact()
+        _message(contact, when=dj_timezone.now())
+        written = analytics_roll_up_task()
+        today = dj_timezone.now().date()
+        assert written == 366
+        assert not AnalyticsDay.objects.filter(day__gte=today).exists()
+        assert analytics_days_roll_up(first=today, last=today) == 0
+        # The next run redoes only the most recent closed days (late delivery statuses).
+        assert analytics_roll_up_task() == 3
+    # Today stays live.
+    data = tenant_client(alpha, login=True).get("/api/analytics/", {"preset": "today"}).json()
+    assert data["totals"]["inbound"] >= 1

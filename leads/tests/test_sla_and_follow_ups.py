@@ -171,7 +171,14 @@ class TestPeriodicTasks:
         first = leads_periodic_tasks_ensure()
         leads_periodic_tasks_ensure()
         tasks = PeriodicTask.objects.filter(name__in=first)
-        assert tasks.count() == 3
+        assert tasks.count() == len(first) == 4
         assert {t.task for t in tasks} == {"leads.tasks.leads_fanout_task"}
-        assert {t.kwargs for t in tasks} == {'{"job": "sla"}', '{"job": "follow_ups"}', '{"job": "calendar_sync"}'}
-        assert all(t.interval.every == 60 for t in tasks)
+        assert {t.kwargs for t in tasks} == {
+            '{"job": "sla"}',
+            '{"job": "follow_ups"}',
+            '{"job": "calendar_sync"}',
+            '{"job": "analytics_roll_up"}',
+        }
+        # Minute jobs, and the hourly analytics roll-up.
+        assert {t.interval.every for t in tasks if t.name != "analytics: roll up closed days"} == {60}
+        assert tasks.get(name="analytics: roll up closed days").interval.every == 3600
