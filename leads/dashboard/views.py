@@ -19,8 +19,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from bizmitra.errors import ApplicationError, Conflict
 from conversations.dashboard.views import handles_errors
 from leads import selectors, services
-from leads.choices import LeadSource, LeadStage
+from leads.choices import ACTIVE_APPOINTMENT_STATUSES, LeadSource, LeadStage
 from leads.dashboard import selectors as board
+from leads.dashboard.agenda import DURATIONS
 from tenants.selectors import tenant_timezone
 
 EDIT_FIELDS = ("name", "email", "phone", "location", "product_interest", "notes")
@@ -109,6 +110,11 @@ def _detail_context(request: HttpRequest, lead, *, errors=None, values=None, mes
         "timeline": board.lead_timeline(lead=lead),
         "conversation_url": reverse("inbox-conversation", args=[conversation_id]) if conversation_id else "",
         "version": lead.updated_at.isoformat(),
+        "durations": DURATIONS,
+        "timezone": tenant_timezone().key,
+        "upcoming": list(
+            lead.appointments.filter(start_at__gte=timezone.now(), status__in=ACTIVE_APPOINTMENT_STATUSES)[:5]
+        ),
     }
 
 
