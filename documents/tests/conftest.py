@@ -62,11 +62,18 @@ def fresh_storage_choice():
         tenant_backend_forget(schema)
 
 
-# The dashboard's browser fixtures (tests/browser/conftest.py): the real stack and Chromium.
+# The dashboard's browser fixtures (tests/browser/conftest.py): the real stack and Chromium,
+# and Playwright for this package only, as tests/browser does: pytest-playwright's
+# session-wide instance keeps its event loop running in this thread, and every later test
+# that calls asyncio.run() (tests/test_realtime.py) would fail ("running event loop").
 from tests.browser.conftest import (  # noqa: E402, F401
+    browser,
     browser_context_args,
     browser_stack,
+    browser_type,
     browser_type_launch_args,
+    launch_browser,
+    playwright,
     shoot,
     stack,
 )
