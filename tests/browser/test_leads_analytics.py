@@ -214,3 +214,39 @@ def test_analytics_charts_match_the_api(page: Page, stack, shoot, dialogs):
     page.get_by_role("link", name="7 days").click()
     expect(page.get_by_role("link", name="7 days")).to_have_attribute("aria-current", "true")
     assert dialogs == []
+
+
+def test_book_an_appointment_and_see_it_on_the_agenda(page: Page, stack, shoot, dialogs):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from leads.models import Appointment
+
+    tag = uuid.uuid4().hex[:6]
+    lead = new_lead(f"Agenda {tag}")
+    day = (timezone.now() + timedelta(days=2)).date()
+    login(page, stack, f"/leads/{lead.pk}/")
+    booking = page.get_by_role("region", name="Book an appointment")
+    booking.get_by_label("Title").fill(f"Fitting {XSS}")
+    booking.get_by_label("Date and time").fill(f"{day}T11:15")
+    booking.get_by_label("Length").select_option(label="1 hour")
+    booking.get_by_role("button", name="Book").click()
+    expect(page.get_by_role("heading", name="Appointments")).to_be_visible()
+    item = page.get_by_role("listitem").filter(has_text=f"Agenda {tag}")
+    expect(item).to_contain_text("11:15")
+    expect(item).to_contain_text("12:15")
+    expect(item).to_contain_text(f"Fitting {XSS}")
+    shoot(page, "appointments-day")
+    page.get_by_role("link", name="Week").click()
+    expect(page.get_by_role("listitem").filter(has_text=f"Agenda {tag}")).to_be_visible()
+    shoot(page, "appointments-week")
+
+    item = page.get_by_role("listitem").filter(has_text=f"Agenda {tag}")
+    item.get_by_text("Cancel", exact=True).click()
+    item.get_by_label("Reason (optional)").fill("Customer asked")
+    item.get_by_role("button", name="Cancel appointment").click()
+    expect(page.get_by_role("listitem").filter(has_text=f"Agenda {tag}")).to_have_count(0)
+    with schema_context("alpha"):
+        assert Appointment.objects.get(lead_id=lead.pk).status == "cancelled"
+    assert dialogs == []
