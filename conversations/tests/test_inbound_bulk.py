@@ -14,6 +14,7 @@ from django.db import connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 from django_tenants.utils import schema_context, tenant_context
 
+from bizmitra.db import insert_on_conflict
 from bizmitra.events import listens_to
 from conversations.choices import ConversationStatus, Direction, MessageStatus, MessageType
 from conversations.models import Contact, Conversation, Message
@@ -161,6 +162,35 @@ class TestStatementCount:
         messages = burst(100, 50)
         self.statements(messages)
         assert len(self.statements(messages)) == 1
+
+
+class TestInsertOnConflict:
+    """bizmitra.db.insert_on_conflict, the statement the three upserts share."""
+
+    def test_nothing_to_insert_costs_no_statement(self, in_alpha):
+        with CaptureQueriesContext(connection) as queries:
+            assert insert_on_conflict(Message, [], conflict=["wamid"]) == []
+        assert queries.captured_queries == []
+
+    def test_do_nothing_returns_only_the_rows_it_inserted(self, in_alpha):
+        (known,) = inbound_part_store(messages=burst(1, 1))
+        conversation_id = known.conversation_id
+        rows = [
+            Message(
+                conversation_id=conversation_id,
+                direction=Direction.INBOUND,
+                type=MessageType.TEXT,
+                wamid=wamid,
+                status=MessageStatus.RECEIVED,
+                timestamp=at(BASE),
+            )
+            for wamid in (known.wamid, "wamid.new-one", "wamid.new-two")
+        ]
+        returned = insert_on_conflict(Message, rows, conflict=["wamid"], returning=["wamid", "pk"])
+        assert sorted(wamid for wamid, _ in returned) == ["wamid.new-one", "wamid.new-two"]
+        assert Message.objects.get(wamid=known.wamid).pk == known.pk
+        new = Message.objects.get(wamid="wamid.new-one")
+        assert new.created_at and new.updated_at and new.payload == {}  # pre_save and defaults applied
 
 
 class TestEvents:
