@@ -391,13 +391,13 @@ class TestContactsAndConversations:
         assert next(m for m in created if m.wamid == reaction["id"]).reaction_to_id == row.reaction_to_id
 
 
-def _backends_waiting_for_a_lock() -> int:
+def _contact_upserts_waiting_for_a_lock() -> int:
     with connection.cursor() as cursor:
         # Inside a transaction, pg_stat_activity is a snapshot taken on first read.
         cursor.execute("SELECT pg_stat_clear_snapshot()")
         cursor.execute(
             "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
-            "AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()"
+            "AND wait_event_type = 'Lock' AND query LIKE 'INSERT INTO \"conversations_contact\"%'"
         )
         return cursor.fetchone()[0]
 
@@ -440,7 +440,7 @@ def test_parallel_deliveries_with_overlapping_wamids_and_contacts(live_db, alpha
         Contact.objects.select_for_update().get(wa_id=first)
         for thread in threads:
             thread.start()
-        wait_for(lambda: _backends_waiting_for_a_lock() >= len(threads), timeout=60, what="all four to queue")
+        wait_for(lambda: _contact_upserts_waiting_for_a_lock() >= len(threads), timeout=60, what="all four to queue")
     for thread in threads:
         thread.join(timeout=120)
     assert not any(thread.is_alive() for thread in threads)
