@@ -7,16 +7,6 @@ import pytest
 from tests.support import free_port
 
 
-def pytest_collection_modifyitems(config, items):
-    # After a Playwright test that used live_db, a later plain-`db` test's connection is left
-    # open where the session's teardown cannot close it, and dropping the test database
-    # fails ("being accessed by other users"; tests/browser/test_dashboard.py followed by any
-    # db test does the same). Until that is fixed, the documents browser test runs last.
-    browser_tests = [item for item in items if "documents/tests/test_pages_browser.py" in str(item.fspath)]
-    if browser_tests:
-        items[:] = [item for item in items if item not in browser_tests] + browser_tests
-
-
 @pytest.fixture(scope="session")
 def s3_server():
     from moto.server import ThreadedMotoServer
@@ -70,20 +60,3 @@ def fresh_storage_choice():
     yield
     for schema in ("alpha", "beta"):
         tenant_backend_forget(schema)
-
-
-# The dashboard's browser fixtures (tests/browser/conftest.py): the real stack and Chromium,
-# and Playwright for this package only, as tests/browser does: pytest-playwright's
-# session-wide instance keeps its event loop running in this thread, and every later test
-# that calls asyncio.run() (tests/test_realtime.py) would fail ("running event loop").
-from tests.browser.conftest import (  # noqa: E402, F401
-    browser,
-    browser_context_args,
-    browser_stack,
-    browser_type,
-    browser_type_launch_args,
-    launch_browser,
-    playwright,
-    shoot,
-    stack,
-)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import pytest
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -14,13 +11,9 @@ from playwright.sync_api import Page, expect
 
 from documents.services import document_create_from_upload, document_process
 from documents.tests.samples import Invoice, invoice_png, text_pdf
-from tests.browser.conftest import CHROMIUM
 from tests.tenancy import ALPHA, PASSWORDS
 
-pytestmark = [
-    pytest.mark.worker,
-    pytest.mark.skipif(not (shutil.which(CHROMIUM) or Path(CHROMIUM).exists()), reason=f"{CHROMIUM} not installed"),
-]
+pytestmark = pytest.mark.worker
 
 
 def login(page: Page, stack) -> None:
