@@ -6,21 +6,19 @@ flows come from the per-process snapshots, warmed by a first message as they are
 running worker.
 """
 
-import time
 import uuid
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 from django_tenants.utils import schema_context
 
-from conversations.choices import MessageStatus
+from conversations.choices import Direction, MessageStatus, MessageType
 from conversations.engine.replying import deliver_replies
 from conversations.engine.services import engine_decide
-from conversations.models import EngineDecision, Message
-from conversations.services.inbound import inbound_part_store
+from conversations.models import Contact, Conversation, EngineDecision, Message
 from conversations.tests.engine_support import Flows, bot_reset, token
-from conversations.whatsapp.parsing import parse_webhook
 from tests.tenancy import ALPHA
 
 Path = EngineDecision.Path
@@ -36,37 +34,26 @@ def flows(alpha, live_db):
 
 
 def _inbound(schema: str, wa_id: str, text: str) -> Message:
-    wamid = f"wamid.Q{uuid.uuid4().hex}"
-    payload = {
-        "object": "whatsapp_business_account",
-        "entry": [
-            {
-                "id": ALPHA["waba_id"],
-                "changes": [
-                    {
-                        "field": "messages",
-                        "value": {
-                            "messaging_product": "whatsapp",
-                            "metadata": {"display_phone_number": "1555", "phone_number_id": ALPHA["phone_number_id"]},
-                            "contacts": [{"profile": {"name": "Asha Rao"}, "wa_id": wa_id}],
-                            "messages": [
-                                {
-                                    "from": wa_id,
-                                    "id": wamid,
-                                    "timestamp": str(int(time.time())),
-                                    "type": "text",
-                                    "text": {"body": text},
-                                }
-                            ],
-                        },
-                    }
-                ],
-            }
-        ],
-    }
+    """An inbound text stored as the ingest stores it, but without its ``messages.received``
+    event: the session's worker answers that event, and must not decide these first."""
+    now = timezone.now()
     with schema_context(schema):
-        inbound_part_store(messages=parse_webhook(payload).messages)
-        return Message.objects.get(wamid=wamid)
+        contact, _ = Contact.objects.get_or_create(
+            wa_id=wa_id, defaults={"profile_name": "Asha Rao", "last_inbound_at": now}
+        )
+        Contact.objects.filter(pk=contact.pk).update(last_inbound_at=now)
+        conversation, _ = Conversation.objects.get_or_create(
+            contact=contact, defaults={"phone_number_id": ALPHA["phone_number_id"], "last_message_at": now}
+        )
+        return Message.objects.create(
+            conversation=conversation,
+            direction=Direction.INBOUND,
+            type=MessageType.TEXT,
+            body=text,
+            wamid=f"wamid.Q{uuid.uuid4().hex}",
+            status=MessageStatus.RECEIVED,
+            timestamp=now,
+        )
 
 
 def _wa_id() -> str:
