@@ -51,8 +51,8 @@ def test_the_same_keyword_is_answered_by_each_bots_own_template(live_sandbox, al
         bot_phone_number_assign(bot=night, phone_number_id=second_number)
     # Same keyword, same priority: each bot's own rule wins over the tenant-wide one.
     flows.rule(word, flows.text(f"Everyone's answer ({word})"), priority=50)
-    flows.rule(word, flows.text(f"Day team here ({word})"), priority=50, bot=bot)
-    flows.rule(word, flows.text(f"Night desk here ({word})"), priority=50, bot=night)
+    flows.rule(word, flows.text(f"Day team here ({word})"), priority=50, bot_id=bot.pk)
+    flows.rule(word, flows.text(f"Night desk here ({word})"), priority=50, bot_id=night.pk)
     # A tenant-wide rule answers on both numbers.
     flows.rule(shared, flows.text(f"We are open 9 to 5 ({shared})"))
     day_customer = Customer(live_sandbox, alpha)
