@@ -28,12 +28,15 @@ LIVE_EVENTS = (
 )
 
 
-@listens_to("message.received")
-def score_inbound_message(*, event_name: str, schema_name: str, message_id: int, **payload) -> None:
-    from leads.services import lead_signals_from_message
+@listens_to("messages.received")
+def score_inbound_message(*, event_name: str, schema_name: str, message_ids: list[int], **payload) -> None:
+    """Score a stored webhook part's messages in a task on the default queue: run here, in the
+    ingest task, it cost four statements a message and set the speed of the whole ingest
+    (bench/ingest_bulk.py, issue 9)."""
+    from leads.tasks import lead_signals_score_task
 
     with schema_context(schema_name):
-        lead_signals_from_message(message_id=message_id)
+        lead_signals_score_task.delay(message_ids=message_ids)
 
 
 @listens_to("message.queued")

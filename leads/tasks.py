@@ -68,3 +68,12 @@ def leads_fanout_task(*, job: str) -> int:
         logger.error("unknown leads job %r", job)
         return 0
     return tenants_fan_out(task)
+
+
+@shared_task(ignore_result=True)
+def lead_signals_score_task(*, message_ids: list[int]) -> int:
+    """Score inbound messages for their senders' leads (tenant schema; re-runnable: a signal
+    is recorded once per message and kind)."""
+    from leads.services import lead_signals_from_message
+
+    return sum(len(lead_signals_from_message(message_id=message_id)) for message_id in message_ids)

@@ -14,6 +14,7 @@ from leads.models import Lead, LeadSignal
 from leads.selectors import lead_score_breakdown, lead_settings_get
 from leads.services import lead_capture, lead_signal_record
 from leads.services.scoring import SIGNAL_CAPS, SIGNAL_POINTS
+from leads.tasks import lead_signals_score_task
 from leads.tests.factories import make_contact, make_message
 
 
@@ -22,14 +23,8 @@ def _lead_for(contact) -> Lead:
 
 
 def _receive(message) -> None:
-    """What the dispatcher does after inbound publishes message.received."""
-    score_inbound_message(
-        event_name="message.received",
-        schema_name="alpha",
-        message_id=message.pk,
-        conversation_id=message.conversation_id,
-        contact_id=message.conversation.contact_id,
-    )
+    """What the scoring task does for a message of a stored part (``messages.received``)."""
+    lead_signals_score_task.apply(kwargs={"message_ids": [message.pk]})
 
 
 class TestSignalRecord:
@@ -83,7 +78,7 @@ class TestBreakdown:
 
 class TestInboundMessages:
     def test_listener_is_registered_for_message_received(self):
-        assert score_inbound_message in events._listeners["message.received"]
+        assert score_inbound_message in events._listeners["messages.received"]
 
     def test_reply_with_pricing_words_and_quick_answer(self, in_alpha):
         contact = make_contact()
