@@ -13,12 +13,11 @@ from django.db import connection
 from bizmitra.periodic import tenants_fan_out
 from conversations.engine.bots import bot_schedules_apply
 from conversations.engine.handoff import handoffs_auto_return
-from conversations.engine.services import engine_handle_message, engine_handle_messages, engine_owed_sweep
+from conversations.engine.services import engine_handle_messages, engine_owed_sweep
 
 __all__ = [
     "bot_schedules_apply_task",
     "bot_schedules_apply_tenant_task",
-    "engine_handle_message_task",
     "engine_handle_messages_task",
     "engine_owed_sweep_task",
     "engine_owed_sweep_tenant_task",
@@ -43,19 +42,6 @@ def engine_handle_messages_task(self, *, message_ids: list[int]) -> None:
             logger.exception("engine gave up on messages %s in %s", message_ids, connection.schema_name)
             raise
         logger.warning("engine failed on messages %s: %s; retrying", message_ids, exc)
-        raise self.retry(exc=exc, countdown=2 ** (self.request.retries + 1)) from exc
-
-
-@shared_task(bind=True, max_retries=ENGINE_MAX_RETRIES, ignore_result=True)
-def engine_handle_message_task(self, *, message_id: int) -> None:
-    """Answer one inbound message (re-runnable: the message's decision row is the claim)."""
-    try:
-        engine_handle_message(message_id=message_id)
-    except Exception as exc:
-        if self.request.retries >= ENGINE_MAX_RETRIES:
-            logger.exception("engine gave up on message %s in %s", message_id, connection.schema_name)
-            raise
-        logger.warning("engine failed on message %s: %s; retrying", message_id, exc)
         raise self.retry(exc=exc, countdown=2 ** (self.request.retries + 1)) from exc
 
 
