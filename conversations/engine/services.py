@@ -55,6 +55,7 @@ from django.db.models import Exists, OuterRef, Q, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
 
+from bizmitra.periodic import periodic_task_ensure
 from conversations.choices import Direction
 from conversations.engine import hooks
 from conversations.engine.bots import bot_for_phone_number
@@ -325,21 +326,12 @@ PERIODIC_TASKS = _periodic_tasks()
 
 
 def engine_periodic_tasks_ensure() -> None:
-    """Register the engine's beat jobs with django-celery-beat (idempotent; run at startup by
-    ``bizmitra.periodic``)."""
-    from django_celery_beat.models import IntervalSchedule, PeriodicTask
-    from django_tenants.utils import get_public_schema_name, schema_context
-
-    with schema_context(get_public_schema_name()):
-        for name, (task, seconds) in _periodic_tasks().items():
-            schedule, _ = IntervalSchedule.objects.get_or_create(every=seconds, period=IntervalSchedule.SECONDS)
-            PeriodicTask.objects.update_or_create(
-                name=name,
-                defaults={
-                    "task": task,
-                    "interval": schedule,
-                    "kwargs": "{}",
-                    "enabled": True,
-                    "description": "Conversation engine (conversations/engine/); fans out to every tenant.",
-                },
-            )
+    """Register the engine's beat jobs with django-celery-beat (idempotent; run after every
+    public migration, registered by ``ConversationsConfig.ready``)."""
+    for name, (task, seconds) in _periodic_tasks().items():
+        periodic_task_ensure(
+            name=name,
+            task=task,
+            every_seconds=seconds,
+            description="Conversation engine (conversations/engine/); fans out to every active tenant.",
+        )
