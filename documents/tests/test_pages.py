@@ -132,3 +132,35 @@ def test_the_inline_card_for_a_conversation_message(owner, alpha):
     html = card.content.decode()
     assert card.status_code == 200 and f'href="/documents/{document.pk}/"' in html and "125000.00" in html
     assert owner.get(f"/documents/for-message/{plain.pk}/").status_code == 204
+
+
+def test_the_conversation_thread_asks_for_the_card_under_a_received_file(owner, alpha):
+    from django.core.files.base import ContentFile
+
+    from conversations.choices import Direction
+    from conversations.models import Contact, Conversation, Message
+
+    with schema_context("alpha"):
+        contact = Contact.objects.create(wa_id=f"9196{uuid.uuid4().int % 10**8:08d}", last_inbound_at=timezone.now())
+        conversation = Conversation.objects.create(contact=contact, phone_number_id="106540352242922")
+        with_file = Message(
+            conversation=conversation,
+            direction=Direction.INBOUND,
+            type="document",
+            wamid=f"wamid.{uuid.uuid4().hex}",
+            timestamp=timezone.now(),
+            media_filename="invoice.pdf",
+        )
+        with_file.media_file.save("invoice.pdf", ContentFile(b"%PDF-1.4 test"), save=False)
+        with_file.save()
+        text = Message.objects.create(
+            conversation=conversation,
+            direction=Direction.INBOUND,
+            type="text",
+            body="hello",
+            wamid=f"wamid.{uuid.uuid4().hex}",
+            timestamp=timezone.now(),
+        )
+    html = owner.get(f"/c/{conversation.pk}/thread/", HTTP_HX_REQUEST="true").content.decode()
+    assert f'hx-get="/documents/for-message/{with_file.pk}/"' in html
+    assert f"/documents/for-message/{text.pk}/" not in html
