@@ -26,6 +26,7 @@ ICON_NAMES = frozenset(
         "settings",
         "simulator",
         "admin",
+        "documents",
         "search",
         "send",
         "paperclip",
@@ -55,6 +56,7 @@ ICON_NAMES = frozenset(
 NAV = [
     ("inbox", "Inbox", "inbox", False),
     ("leads", "Leads", "dashboard-leads", False),
+    ("documents", "Documents", "dashboard-documents", False),
     ("analytics", "Analytics", "dashboard-analytics", False),
     ("settings", "Settings", "dashboard-settings", True),
     ("simulator", "Simulator", "simulator", False),
