@@ -22,7 +22,9 @@ def tenant_timezone_name(*, tenant: Tenant | None = None, schema_name: str | Non
     if tenant is None:
         schema_name = schema_name or connection.schema_name
         current = getattr(connection, "tenant", None)
-        if current is not None and getattr(current, "schema_name", None) == schema_name:
+        # schema_context() sets a stand-in without the tenant's fields: read the row then.
+        same = current is not None and getattr(current, "schema_name", None) == schema_name
+        if same and hasattr(current, "timezone"):
             tenant = current
     if tenant is not None:
         name = getattr(tenant, "timezone", "") or ""
