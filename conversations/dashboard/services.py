@@ -31,6 +31,7 @@ from conversations.models import (
     Conversation,
     ConversationActivity,
     ConversationLabel,
+    InboxSettings,
     InboxState,
     Label,
     Message,
@@ -493,3 +494,9 @@ def canned_response_create(*, shortcut: str, body: str, title: str = "", by=None
 @transaction.atomic
 def canned_response_delete(*, canned_id: int) -> None:
     CannedResponse.objects.filter(pk=canned_id).delete()
+
+
+def inbox_settings_ensure() -> InboxSettings:
+    """The tenant's inbox preferences row, created with the defaults when missing (tenant schema)."""
+    row, _ = InboxSettings.objects.get_or_create(pk=InboxSettings.SINGLETON_PK)
+    return row
