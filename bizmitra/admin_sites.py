@@ -41,3 +41,24 @@ def move_celery_beat_admin() -> None:
             admin.site.unregister(model)
             platform_admin_site.register(model, type(model_admin))
     del beat_admin
+
+
+class TenantOnlyAdmin(admin.ModelAdmin):
+    """A tenant model's admin: shown on a tenant's host only (the platform host's admin has no
+    tenant rows to show), and rows are made by the product, not added by hand."""
+
+    def has_module_permission(self, request):
+        return _in_tenant() and super().has_module_permission(request)
+
+    def has_view_permission(self, request, obj=None):
+        return _in_tenant() and super().has_view_permission(request, obj)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+
+def _in_tenant() -> bool:
+    from django.db import connection
+    from django_tenants.utils import get_public_schema_name
+
+    return connection.schema_name != get_public_schema_name()

@@ -3,28 +3,12 @@ own Cloudinary account) and a read-only list of documents with "read again"."""
 
 from django import forms
 from django.contrib import admin, messages
-from django.db import connection
 from django.http import HttpResponseRedirect
 from django.urls import reverse
-from django_tenants.utils import get_public_schema_name
 
+from bizmitra.admin_sites import TenantOnlyAdmin
 from documents.models import Document, DocumentField, DocumentSettings
 from documents.services import OCR_LANGUAGES, SETTINGS_FIELDS, document_reprocess, document_settings_update
-
-
-def _in_tenant() -> bool:
-    return connection.schema_name != get_public_schema_name()
-
-
-class _TenantOnly(admin.ModelAdmin):
-    def has_module_permission(self, request):
-        return _in_tenant() and super().has_module_permission(request)
-
-    def has_view_permission(self, request, obj=None):
-        return _in_tenant() and super().has_view_permission(request, obj)
-
-    def has_add_permission(self, request) -> bool:
-        return False
 
 
 class DocumentSettingsForm(forms.ModelForm):
@@ -48,7 +32,7 @@ class DocumentSettingsForm(forms.ModelForm):
 
 
 @admin.register(DocumentSettings)
-class DocumentSettingsAdmin(_TenantOnly):
+class DocumentSettingsAdmin(TenantOnlyAdmin):
     form = DocumentSettingsForm
     readonly_fields = ["updated_at"]
     fieldsets = [
@@ -95,7 +79,7 @@ class DocumentFieldInline(admin.TabularInline):
 
 
 @admin.register(Document)
-class DocumentAdmin(_TenantOnly):
+class DocumentAdmin(TenantOnlyAdmin):
     list_display = ("__str__", "source", "kind", "status", "validation", "contact", "created_at")
     list_filter = ("status", "kind", "validation", "source")
     search_fields = ("filename", "text", "fields__value")

@@ -6,30 +6,14 @@ so these pages hide on the platform host.
 
 from django import forms
 from django.contrib import admin, messages
-from django.db import connection
 from django.http import HttpResponseRedirect
 from django.urls import reverse
-from django_tenants.utils import get_public_schema_name
 
+from bizmitra.admin_sites import TenantOnlyAdmin
 from conversations.ai.knowledge import FetchRefused, knowledge_fetch_start, url_check
 from conversations.ai.selectors import AI_OFF_MESSAGE, ai_endpoint_configured
 from conversations.ai.services import AI_SETTINGS_FIELDS, ai_settings_update
 from conversations.models import AIAgentSettings, AICallLog, AIToolCallLog, KnowledgeFetchJob
-
-
-def _in_tenant() -> bool:
-    return connection.schema_name != get_public_schema_name()
-
-
-class _TenantOnly(admin.ModelAdmin):
-    def has_module_permission(self, request):
-        return _in_tenant() and super().has_module_permission(request)
-
-    def has_view_permission(self, request, obj=None):
-        return _in_tenant() and super().has_view_permission(request, obj)
-
-    def has_add_permission(self, request) -> bool:
-        return False
 
 
 class AIAgentSettingsForm(forms.ModelForm):
@@ -66,7 +50,7 @@ class AIAgentSettingsForm(forms.ModelForm):
 
 
 @admin.register(AIAgentSettings)
-class AIAgentSettingsAdmin(_TenantOnly):
+class AIAgentSettingsAdmin(TenantOnlyAdmin):
     form = AIAgentSettingsForm
     readonly_fields = ["knowledge_source_url", "knowledge_fetched_at", "updated_at"]
     fieldsets = [
@@ -124,7 +108,7 @@ class AIToolCallInline(admin.TabularInline):
 
 
 @admin.register(AICallLog)
-class AICallLogAdmin(_TenantOnly):
+class AICallLogAdmin(TenantOnlyAdmin):
     list_display = [
         "created_at",
         "contact",
@@ -151,7 +135,7 @@ class AICallLogAdmin(_TenantOnly):
 
 
 @admin.register(KnowledgeFetchJob)
-class KnowledgeFetchJobAdmin(_TenantOnly):
+class KnowledgeFetchJobAdmin(TenantOnlyAdmin):
     list_display = ["created_at", "url", "status", "pages_fetched", "pages_skipped", "pages_total", "finished_at"]
     list_filter = ["status"]
     date_hierarchy = "created_at"
