@@ -31,7 +31,7 @@ MAX_DAYS = 366
 ANSWER_GROUPS = [
     ("builtin", "Built-in intents", ("builtin",)),
     ("rules", "Flow rules and menus", ("rule", "flow")),
-    ("ai", "AI agent", ("ai",)),
+    ("ai", "AI assistant", ("ai",)),
     ("fallback", "Fallback and away replies", ("fallback", "away")),
 ]
 DELIVERY_STEPS = [
