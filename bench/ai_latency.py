@@ -1,4 +1,4 @@
-"""Benchmark: what the AI agent adds on top of the model's own latency (not a test; prints figures)
+"""Benchmark: what the AI assistant adds on top of the model's own latency (not a test; prints figures)
 
 Runs ``assistant_reply`` N times (default 200) against a local OpenAI-compatible server that
 answers after ``--server-delay`` seconds, and prints p50 / p95 / max of

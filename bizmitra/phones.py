@@ -1,6 +1,6 @@
 """Phone numbers as people type them, to E.164, in one place (the ``phonenumbers`` library).
 
-The outbound wire check (``conversations.whatsapp.outbound_payloads.normalize_recipient``)
+The outbound wire check (``bizmitra.graph_api.payloads.normalize_recipient``)
 is a different thing on purpose: it checks shape only, because Meta, not the library's
 country metadata, decides what is on WhatsApp (its 555 test numbers fail the library).
 """

@@ -13,7 +13,7 @@ class ConversationsConfig(AppConfig):
         from conversations.engine import flow_rules
         from conversations.engine import listeners as engine_listeners  # noqa: F401  (answers inbound messages)
         from conversations.engine.services import engine_periodic_tasks_ensure
-        from conversations.models import AIAgentSettings, Bot, BotPhoneNumber, HandoffSettings, WorkingHours
+        from conversations.models import AIAssistantSettings, Bot, BotPhoneNumber, HandoffSettings, WorkingHours
         from conversations.services.outbound import outbound_periodic_tasks_ensure
         from conversations.whatsapp.ingest import webhook_periodic_tasks_ensure
 
@@ -23,5 +23,5 @@ class ConversationsConfig(AppConfig):
         flow_rules.install()  # templates' hooks: bot names, test sends, a bot's rules go with it
         # The engine reads these from a per-process snapshot (conversations.engine.bots).
         config_models_watch(
-            Bot, BotPhoneNumber, WorkingHours, HandoffSettings, AIAgentSettings, dispatch_prefix="conversations"
+            Bot, BotPhoneNumber, WorkingHours, HandoffSettings, AIAssistantSettings, dispatch_prefix="conversations"
         )

@@ -25,7 +25,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
 from bizmitra.errors import ApplicationError
-from conversations.whatsapp.outbound_payloads import (
+from bizmitra.graph_api.payloads import (
     BUTTON_TITLE_MAX,
     OutboundValidationError,
     normalize_recipient,

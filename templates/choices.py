@@ -32,7 +32,7 @@ class FlowAction(models.TextChoices):
     SEND_TEMPLATE = "send_template", "Send a template"
     SET_STATE = "set_state", "Set the conversation state"
     HANDOFF = "handoff", "Hand over to a human"
-    AI = "ai", "Hand to the AI agent"
+    AI = "ai", "Hand to the AI assistant"
 
 
 NO_ACTION = "none"

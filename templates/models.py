@@ -15,7 +15,7 @@ Data model at a glance::
                      optional bot_id: only for that bot's conversations, else every bot's)
     FlowSettings    (one row per tenant: fallback_template, which built-in intents were seeded)
 
-Field length limits come from ``conversations.whatsapp.outbound_payloads`` (Meta's limits,
+Field length limits come from ``bizmitra.graph_api.payloads`` (Meta's limits,
 FACTS.md §2.2); full validation runs through its ``build_message_payload`` (see
 ``templates.validation``).
 """
@@ -23,13 +23,13 @@ FACTS.md §2.2); full validation runs through its ``build_message_payload`` (see
 from django.db import models
 from django.db.models import Q
 
-from conversations.whatsapp import outbound_payloads as limits
+from bizmitra.graph_api import payloads as limits
 from templates.choices import BuiltinIntent, FlowAction, MatchType, ParameterFormat, TemplateKind
 from templates.keys import button_payload_id_new, row_payload_id_new, template_key_new
 
 STATE_MAX = 64
 # Meta allows 25 characters on a *template* quick-reply button; interactive reply buttons
-# are held to outbound_payloads.BUTTON_TITLE_MAX (20) by validation and the admin form.
+# are held to payloads.BUTTON_TITLE_MAX (20) by validation and the admin form.
 QUICK_REPLY_TITLE_MAX = 25
 META_TEMPLATE_NAME_MAX = limits.TEMPLATE_NAME_MAX
 
@@ -183,7 +183,7 @@ class FlowRule(models.Model):
 
     ``action``: ``send_template`` (``template`` required), ``set_state`` (``next_state``,
     optional ``template``), ``handoff`` (optional ``template`` sent before a human takes
-    over), ``ai`` (hand to the AI agent). ``builtin_intent`` marks the rules seeded by
+    over), ``ai`` (hand to the AI assistant). ``builtin_intent`` marks the rules seeded by
     ``builtin_intents_ensure`` (one per intent).
 
     ``bot_id`` (optional) limits the rule to the conversations one bot serves (the bot of the

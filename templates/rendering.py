@@ -2,7 +2,7 @@
 
 ``render_template(template, context)`` is pure (it reads the template and its prefetched
 buttons/rows, writes nothing, calls nothing) and its result feeds
-``outbound_payloads.build_message_payload(to=..., type=r["type"], content=r["content"])``
+``payloads.build_message_payload(to=..., type=r["type"], content=r["content"])``
 or ``conversations.services.outbound.message_send(to=..., **r)``.
 
 Variables

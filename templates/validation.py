@@ -1,7 +1,7 @@
 """Validation of templates and flow rules, shared by the admin builder and the API.
 
 Meta's limits are not repeated here: a template is checked by building its message with
-``rendering.build_content`` and passing it through ``outbound_payloads.build_message_payload``,
+``rendering.build_content`` and passing it through ``payloads.build_message_payload``,
 the same check every send goes through, and its ``OutboundValidationError`` is mapped
 back to the field a member of staff can fix. That check stops at the first problem, so
 buttons and rows are also built one at a time to report every bad title at once.
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
-from conversations.whatsapp.outbound_payloads import OutboundValidationError, build_message_payload
+from bizmitra.graph_api.payloads import OutboundValidationError, build_message_payload
 from templates.choices import TEXT_MATCH_TYPES, FlowAction, MatchType, TemplateKind
 from templates.rendering import build_content
 from templates.text import keywords, regex_error
@@ -288,7 +288,7 @@ def flow_rule_problems(
     if action == FlowAction.SET_STATE and not (next_state or "").strip():
         problems.append(Problem("next_state", "Give the state to set."))
     if action == FlowAction.AI and template is not None:
-        problems.append(Problem("template", "Rules handing to the AI agent send no template; clear it."))
+        problems.append(Problem("template", "Rules handing to the AI assistant send no template; clear it."))
     if action not in FlowAction.values:
         problems.append(Problem("action", f"Unknown action {action!r}."))
     return problems

@@ -13,10 +13,10 @@ from bizmitra.admin_sites import TenantOnlyAdmin
 from conversations.ai.knowledge import FetchRefused, knowledge_fetch_start, url_check
 from conversations.ai.selectors import AI_OFF_MESSAGE, ai_endpoint_configured
 from conversations.ai.services import AI_SETTINGS_FIELDS, ai_settings_update
-from conversations.models import AIAgentSettings, AICallLog, AIToolCallLog, KnowledgeFetchJob
+from conversations.models import AIAssistantSettings, AICallLog, AIToolCallLog, KnowledgeFetchJob
 
 
-class AIAgentSettingsForm(forms.ModelForm):
+class AIAssistantSettingsForm(forms.ModelForm):
     api_key = forms.CharField(
         label="Own API key",
         required=False,
@@ -34,7 +34,7 @@ class AIAgentSettingsForm(forms.ModelForm):
     )
 
     class Meta:
-        model = AIAgentSettings
+        model = AIAssistantSettings
         fields = [*AI_SETTINGS_FIELDS]
 
     def clean_fetch_url(self):
@@ -49,9 +49,9 @@ class AIAgentSettingsForm(forms.ModelForm):
         return url
 
 
-@admin.register(AIAgentSettings)
-class AIAgentSettingsAdmin(TenantOnlyAdmin):
-    form = AIAgentSettingsForm
+@admin.register(AIAssistantSettings)
+class AIAssistantSettingsAdmin(TenantOnlyAdmin):
+    form = AIAssistantSettingsForm
     readonly_fields = ["knowledge_source_url", "knowledge_fetched_at", "updated_at"]
     fieldsets = [
         (None, {"fields": ["enabled", "model", "temperature", "timeout_seconds"]}),
@@ -78,7 +78,7 @@ class AIAgentSettingsAdmin(TenantOnlyAdmin):
     def changelist_view(self, request, extra_context=None):
         # One row per tenant: the list is just a door to it.
         config = ai_settings_update()
-        return HttpResponseRedirect(reverse("admin:conversations_aiagentsettings_change", args=[config.pk]))
+        return HttpResponseRedirect(reverse("admin:conversations_aiassistantsettings_change", args=[config.pk]))
 
     def save_model(self, request, obj, form, change):
         changes = {name: form.cleaned_data[name] for name in form.changed_data if name in AI_SETTINGS_FIELDS}

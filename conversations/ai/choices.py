@@ -14,7 +14,7 @@ class FallbackReason(models.TextChoices):
     CONTACT_HOURLY_CAP = "contact_hourly_cap", "Per-contact hourly cap reached"
     AI_TIMEOUT = "ai_timeout", "AI endpoint timed out"
     AI_ERROR = "ai_error", "AI endpoint failed"
-    AI_DISABLED = "ai_disabled", "AI agent disabled"
+    AI_DISABLED = "ai_disabled", "AI assistant disabled"
     # No key and no base URL of our own: calling would only fail (conversations.ai.selectors).
     AI_OFF_NO_ENDPOINT = "ai_off_no_endpoint", "AI is off: no key or base URL configured"
 

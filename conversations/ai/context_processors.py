@@ -41,7 +41,7 @@ def _ai_status(request) -> AIStatus:
     # Only owners may change the AI settings; agents are told to ask one instead of a 403.
     if off and user_is_owner(user):
         try:
-            url = reverse("admin:conversations_aiagentsettings_changelist")
+            url = reverse("admin:conversations_aiassistantsettings_changelist")
         except NoReverseMatch:  # the tenant admin is not mounted (e.g. a test urlconf)
             url = ""
     return AIStatus(off=off, settings_url=url)

@@ -1,7 +1,7 @@
 """Website → AI knowledge: fetch a business's site and keep its readable text.
 
 Staff give a URL (``knowledge_fetch_start``); a Celery task (``knowledge_fetch_run``)
-crawls it breadth-first and replaces ``AIAgentSettings.knowledge`` with the text
+crawls it breadth-first and replaces ``AIAssistantSettings.knowledge`` with the text
 trafilatura extracts, which staff can then edit. The crawl is deliberately small and
 defensive, since the URL is user input fetched from our servers:
 
@@ -38,7 +38,7 @@ from django.utils import timezone
 
 from bizmitra.errors import ValidationFailed
 from conversations.ai.choices import KnowledgeJobStatus
-from conversations.models import KNOWLEDGE_MAX_CHARS, AIAgentSettings, KnowledgeFetchJob
+from conversations.models import KNOWLEDGE_MAX_CHARS, AIAssistantSettings, KnowledgeFetchJob
 
 logger = logging.getLogger(__name__)
 
@@ -373,7 +373,7 @@ def knowledge_fetch_run(*, job_id) -> KnowledgeFetchJob | None:
         reasons = "; ".join(f"{p.url}: {p.reason}" for p in result.pages[:3])
         return _job_finish(job, status=KnowledgeJobStatus.FAILED, error=f"no readable text found ({reasons})"[:1000])
     with transaction.atomic():
-        config, _ = AIAgentSettings.objects.select_for_update().get_or_create(pk=AIAgentSettings.SINGLETON_PK)
+        config, _ = AIAssistantSettings.objects.select_for_update().get_or_create(pk=AIAssistantSettings.SINGLETON_PK)
         config.knowledge = text
         config.knowledge_source_url = job.url
         config.knowledge_fetched_at = timezone.now()

@@ -6,13 +6,13 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
-from conversations.models import AIAgentSettings, KnowledgeFetchJob
+from conversations.models import AIAssistantSettings, KnowledgeFetchJob
 
 
-def ai_settings_get() -> AIAgentSettings:
+def ai_settings_get() -> AIAssistantSettings:
     """The tenant's AI settings; an unsaved default when never saved (no write here)."""
-    return AIAgentSettings.objects.filter(pk=AIAgentSettings.SINGLETON_PK).first() or AIAgentSettings(
-        pk=AIAgentSettings.SINGLETON_PK
+    return AIAssistantSettings.objects.filter(pk=AIAssistantSettings.SINGLETON_PK).first() or AIAssistantSettings(
+        pk=AIAssistantSettings.SINGLETON_PK
     )
 
 
@@ -27,7 +27,7 @@ AI_OFF_MESSAGE = "AI is off: set a key or an OpenAI-compatible base URL"
 _KEYED_HOSTS = {"api.openai.com"}
 
 
-def ai_endpoint_configured(*, config: AIAgentSettings | None = None) -> bool:
+def ai_endpoint_configured(*, config: AIAssistantSettings | None = None) -> bool:
     """True when an AI call could reach something: a key (the platform's or the tenant's
     own) or an OpenAI-compatible base URL other than OpenAI's. Tenant schema when
     ``config`` is not given; no network access.

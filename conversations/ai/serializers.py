@@ -3,7 +3,7 @@ from rest_framework import serializers
 
 from conversations.ai import budgets
 from conversations.ai.selectors import ai_endpoint_configured
-from conversations.models import AIAgentSettings, KnowledgeFetchJob
+from conversations.models import AIAssistantSettings, KnowledgeFetchJob
 
 KNOWLEDGE_INPUT_MAX_CHARS = 100_000
 
@@ -18,7 +18,7 @@ class AISettingsOutputSerializer(serializers.ModelSerializer):
     )
 
     class Meta:
-        model = AIAgentSettings
+        model = AIAssistantSettings
         fields = [
             "enabled",
             "model",

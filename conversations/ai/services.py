@@ -47,7 +47,7 @@ from conversations.ai.tools import (
     tool_call_run,
     tool_definitions,
 )
-from conversations.models import KNOWLEDGE_MAX_CHARS, AIAgentSettings, AICallLog, AIToolCallLog
+from conversations.models import KNOWLEDGE_MAX_CHARS, AIAssistantSettings, AICallLog, AIToolCallLog
 
 logger = logging.getLogger(__name__)
 
@@ -200,7 +200,7 @@ def assistant_reply(*, conversation, inbound_message, system_prompt: str = "") -
     return _logged(reply, attempt, conversation, inbound_message, outcome=outcome, reason="", detail=detail)
 
 
-def system_prompt_build(*, config: AIAgentSettings, contact=None, instructions: str = "") -> str:
+def system_prompt_build(*, config: AIAssistantSettings, contact=None, instructions: str = "") -> str:
     """The system message: instructions, business profile, knowledge, sendable templates."""
     instructions = (
         instructions.strip()
@@ -241,7 +241,7 @@ AI_SETTINGS_FIELDS = (
 
 
 @transaction.atomic
-def ai_settings_update(**changes: Any) -> AIAgentSettings:
+def ai_settings_update(**changes: Any) -> AIAssistantSettings:
     """Change the tenant's AI settings (creating the row on first save). Tenant schema.
 
     Only ``AI_SETTINGS_FIELDS``; ``api_key=""`` removes the tenant's own key. Raises
@@ -250,7 +250,7 @@ def ai_settings_update(**changes: Any) -> AIAgentSettings:
     unknown = sorted(set(changes) - set(AI_SETTINGS_FIELDS))
     if unknown:
         raise ValidationFailed("Unknown settings.", fields={name: ["Not a setting."] for name in unknown})
-    config, _ = AIAgentSettings.objects.select_for_update().get_or_create(pk=AIAgentSettings.SINGLETON_PK)
+    config, _ = AIAssistantSettings.objects.select_for_update().get_or_create(pk=AIAssistantSettings.SINGLETON_PK)
     for name, value in changes.items():
         setattr(config, name, value)
     try:

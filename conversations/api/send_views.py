@@ -15,8 +15,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from bizmitra.errors import ValidationFailed
+from bizmitra.graph_api.payloads import SUPPORTED_TYPES
 from conversations.services.outbound import message_send
-from conversations.whatsapp.outbound_payloads import SUPPORTED_TYPES
 
 
 class MessageSendApi(APIView):

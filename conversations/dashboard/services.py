@@ -270,8 +270,8 @@ def composer_send_attachment(
     By id rather than link: Meta's download proxy rate-limits link sends. Refuses, before any
     upload, what Meta would refuse: types it does not accept and files over its size limits.
     """
+    from bizmitra.graph_api.client import GraphApiError, GraphClient, GraphTransportError
     from conversations.services.outbound import DuplicateMessage, OptedOut, WindowClosed, message_send, window_is_open
-    from conversations.whatsapp.graph_client import GraphApiError, GraphClient, GraphTransportError
     from tenants.selectors import phone_number_get
 
     key = _check_idempotency_key(idempotency_key)

@@ -17,7 +17,7 @@ webhook part, and by the owed-work sweep) and answers each message through
    window (the idempotency key names the window), then silence until it opens;
 7. rules and flows (``templates.services.flow_match``): send a template, set a state, hand
    over, or ask the AI. No AI call is made when a rule matched;
-8. nothing matched (or a rule said ``ai``): the AI agent when the bot and the tenant have AI
+8. nothing matched (or a rule said ``ai``): the AI assistant when the bot and the tenant have AI
    on, else — and whenever the agent cannot answer — the fallback template, or
    ``DEFAULT_FALLBACK_TEXT`` when the tenant has none: the customer always gets an answer.
 
@@ -30,7 +30,7 @@ Two ways through, one result:
   commits; then the engine sends the replies itself (``replying.deliver_replies``) when the
   number's limiter has a slot, else through the send queue. About 7 queries per decision.
   A crash anywhere before the commit leaves nothing behind: the message is still owed.
-- **Slow path** (the AI agent, away messages, or a message whose reply key exists already):
+- **Slow path** (the AI assistant, away messages, or a message whose reply key exists already):
   the decision row is committed first as the claim (an AI call may take seconds and must
   not hold a transaction), then the answer goes through ``message_send`` and the queue.
 

@@ -3,13 +3,13 @@
 - ``core``: contacts, conversations, messages and statuses waiting for their message;
 - ``engine``: bots, their hours and schedules, handoffs, the engine's decisions and each
   contact's flow state;
-- ``ai``: the AI agent's settings, call logs and website-knowledge jobs;
+- ``ai``: the AI assistant's settings, call logs and website-knowledge jobs;
 - ``inbox``: the team inbox's read state, notes, labels, saved replies and activity.
 """
 
 from conversations.models.ai import (
     KNOWLEDGE_MAX_CHARS,
-    AIAgentSettings,
+    AIAssistantSettings,
     AICallLog,
     AIToolCallLog,
     KnowledgeFetchJob,
@@ -54,7 +54,7 @@ __all__ = [
     "DEFAULT_AWAY_MESSAGE",
     "DEFAULT_HANDOFF_MESSAGE",
     "KNOWLEDGE_MAX_CHARS",
-    "AIAgentSettings",
+    "AIAssistantSettings",
     "AICallLog",
     "AIToolCallLog",
     "Bot",

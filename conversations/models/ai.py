@@ -1,4 +1,4 @@
-"""Models of the AI agent (``conversations.ai``): its per-tenant settings, the call log, and
+"""Models of the AI assistant (``conversations.ai``): its per-tenant settings, the call log, and
 website knowledge fetch jobs. Tenant schema, like the rest of the conversations app.
 
 Kept apart from ``conversations/models.py`` so the agent's tables have one owner;
@@ -14,15 +14,15 @@ from django.db.models import Q
 from bizmitra.crypto import EncryptedTextField
 from conversations.ai.choices import CallOutcome, KnowledgeJobStatus, ToolOutcome
 
-__all__ = ["AIAgentSettings", "AICallLog", "AIToolCallLog", "KnowledgeFetchJob"]
+__all__ = ["AIAssistantSettings", "AICallLog", "AIToolCallLog", "KnowledgeFetchJob"]
 
 # Only this much knowledge goes into a prompt (and is kept from a website fetch): the whole
 # text is sent on every AI call, so it is paid for on every message (~4 characters a token).
 KNOWLEDGE_MAX_CHARS = 12_000
 
 
-class AIAgentSettings(models.Model):
-    """How this tenant's AI agent answers: model, prompt, what it knows, and its cost limits.
+class AIAssistantSettings(models.Model):
+    """How this tenant's AI assistant answers: model, prompt, what it knows, and its cost limits.
 
     Exactly one row per tenant schema (pk 1); read it with
     ``conversations.ai.selectors.ai_settings_get`` (an unsaved default until first saved).
@@ -70,16 +70,16 @@ class AIAgentSettings(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        verbose_name = "AI agent settings"
-        verbose_name_plural = "AI agent settings"
+        verbose_name = "AI assistant settings"
+        verbose_name_plural = "AI assistant settings"
         constraints = [models.CheckConstraint(condition=Q(id=1), name="ai_agent_settings_singleton")]
 
     def __str__(self) -> str:
-        return "AI agent settings"
+        return "AI assistant settings"
 
 
 class AICallLog(models.Model):
-    """One attempt of the AI agent to answer one inbound message, for analytics and audits.
+    """One attempt of the AI assistant to answer one inbound message, for analytics and audits.
 
     Covers every round of the tool loop (tokens and latency are summed over them); attempts
     refused before any request (disabled, budget, hourly cap) are recorded too, with zero
@@ -150,7 +150,7 @@ class KnowledgeFetchJob(models.Model):
 
     ``pages_total`` is the number of pages the crawl will visit as far as it knows (it grows
     as links are found, up to ``max_pages``); ``pages`` lists each visited URL with what
-    happened to it. When done, the extracted text replaces ``AIAgentSettings.knowledge``.
+    happened to it. When done, the extracted text replaces ``AIAssistantSettings.knowledge``.
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)

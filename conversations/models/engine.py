@@ -58,7 +58,7 @@ class Bot(models.Model):
     Each switch turns one behaviour off without touching the others: ``is_enabled`` (the
     bot answers at all; schedules and the enable/disable actions flip it), ``auto_response``
     (rules, flows and AI answer customers), ``ai_enabled`` (messages no rule matched go to the
-    AI agent, else get the fallback template), ``lead_capture`` (answers to ``lead:<field>``
+    AI assistant, else get the fallback template), ``lead_capture`` (answers to ``lead:<field>``
     flow states are saved on the contact's lead). ``is_default`` marks the bot that serves the
     tenant's numbers no ``BotPhoneNumber`` names; a tenant without any bot gets one lazily
     (``conversations.engine.bots.bot_for_phone_number``).
@@ -80,7 +80,7 @@ class Bot(models.Model):
         "system prompt override",
         blank=True,
         default="",
-        help_text="Instructions for the AI agent of this bot; empty: the tenant's AI settings.",
+        help_text="Instructions for the AI assistant of this bot; empty: the tenant's AI settings.",
     )
     timezone = models.CharField(
         max_length=64,
@@ -260,7 +260,7 @@ class EngineDecision(models.Model):
         RULE = "rule", "Rule"
         FLOW = "flow", "Menu / flow step"
         BUILTIN = "builtin", "Built-in intent"
-        AI = "ai", "AI agent"
+        AI = "ai", "AI assistant"
         FALLBACK = "fallback", "Fallback"
         AWAY = "away", "Outside working hours"
         SILENT_HANDOFF = "silent_handoff", "Silent: a person has taken over"

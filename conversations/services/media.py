@@ -26,10 +26,10 @@ from django.utils.text import get_valid_filename
 
 from bizmitra.errors import ValidationFailed
 from bizmitra.events import publish
+from bizmitra.graph_api.client import GraphClient
 from bizmitra.storage import MediaRejected, media_check
 from conversations.choices import MediaStatus
 from conversations.models import Message
-from conversations.whatsapp.graph_client import GraphClient
 from tenants.selectors import phone_number_get
 
 logger = logging.getLogger(__name__)

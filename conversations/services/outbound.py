@@ -25,15 +25,15 @@ from django.utils import timezone
 
 from bizmitra.errors import Conflict, ValidationFailed
 from bizmitra.events import publish
-from conversations.choices import Direction, MessageStatus
-from conversations.models import Contact, Conversation, Message
-from conversations.whatsapp.outbound_payloads import (
+from bizmitra.graph_api.payloads import (
     MEDIA_TYPES,
     OutboundValidationError,
     build_message_payload,
     is_allowed_outside_window,
     normalize_recipient,
 )
+from conversations.choices import Direction, MessageStatus
+from conversations.models import Contact, Conversation, Message
 from tenants.models import PhoneNumber
 
 logger = logging.getLogger(__name__)

@@ -25,12 +25,12 @@ from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from bizmitra.graph_api.client import GraphApiError, GraphClient, GraphTransportError
 from conversations.choices import Direction, MessageStatus
 from conversations.models import Message, PendingStatus
 from conversations.ratelimit import ThroughputLimiter, phone_number_limiter_name, phone_number_rate
 from conversations.services.outbound import enqueue_send, opaque_callback_data, publish_status
 from conversations.services.statuses import pending_statuses_apply
-from conversations.whatsapp.graph_client import GraphApiError, GraphClient, GraphTransportError
 from tenants.models import PhoneNumber
 
 logger = logging.getLogger(__name__)

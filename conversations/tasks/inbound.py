@@ -8,8 +8,8 @@ import logging
 from celery import shared_task
 from django.conf import settings
 
+from bizmitra.graph_api.client import GraphError
 from conversations.services.media import message_media_failed, message_media_fetch
-from conversations.whatsapp.graph_client import GraphError
 
 __all__ = ["media_fetch_task", "media_retry_delay"]
 

@@ -11,6 +11,7 @@ from dataclasses import asdict
 from celery import shared_task
 from django.db import connection
 
+from bizmitra.graph_api.client import GraphError
 from bizmitra.periodic import tenants_fan_out
 from conversations.services.outbound_delivery import (
     message_deliver,
@@ -18,7 +19,6 @@ from conversations.services.outbound_delivery import (
     messages_reconcile,
     retry_delay,
 )
-from conversations.whatsapp.graph_client import GraphError
 
 __all__ = [
     "message_mark_read_task",

@@ -1,4 +1,4 @@
-"""A local OpenAI-compatible chat completions server for the AI agent's tests.
+"""A local OpenAI-compatible chat completions server for the AI assistant's tests.
 
 Speaks ``POST /v1/chat/completions`` over real HTTP with the real wire format (the
 ``openai`` client parses its answers). Each test scripts it: a queue of answers (text,

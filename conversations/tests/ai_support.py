@@ -1,4 +1,4 @@
-"""Helpers for the AI agent's tests: conversations with history, Redis clean-up."""
+"""Helpers for the AI assistant's tests: conversations with history, Redis clean-up."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ The path under test is the production one: the session's Graph sandbox plays the
 and posts signed webhooks to a live granian server of ours (``live_web``; both fixtures are
 made available to the conversations tests by ``conversations/tests/conftest.py``), the real Celery
 worker ingests them, the engine decides and queues the answer, the worker sends it to the
-sandbox, which records it. The AI agent talks to the session's ``ai_server``.
+sandbox, which records it. The AI assistant talks to the session's ``ai_server``.
 
 Flows and bots created by a test are removed when it ends (``Flows``, ``bot_reset``): the
 tenants live for the whole session and rules are tenant-wide unless scoped to a bot. Keywords carry a random

@@ -1,4 +1,4 @@
-"""The AI agent against a local OpenAI-compatible server over real HTTP.
+"""The AI assistant against a local OpenAI-compatible server over real HTTP.
 
 Covers what is sent (system prompt, last 10 messages, tools), what comes back (text, tool
 calls executed or rejected), fallbacks (timeout, HTTP error, budgets, disabled) and the
@@ -111,7 +111,7 @@ class TestTextReply:
         assert ai_server.requests[0]["model"] == "platform-model"
         assert ai_server.headers[0]["authorization"] == "Bearer sk-tenant-own"
         with connection.cursor() as cursor:
-            cursor.execute("SELECT api_key FROM conversations_aiagentsettings")
+            cursor.execute("SELECT api_key FROM conversations_aiassistantsettings")
             (stored,) = cursor.fetchone()
         assert "sk-tenant-own" not in stored
 

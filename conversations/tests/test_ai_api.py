@@ -7,7 +7,7 @@ from django.test import Client
 from django_tenants.utils import schema_context
 from pytest_httpserver import HTTPServer
 
-from conversations.models import AIAgentSettings, KnowledgeFetchJob
+from conversations.models import AIAssistantSettings, KnowledgeFetchJob
 from conversations.tests.ai_support import ai_redis_clear
 from tenants.services import owner_create
 from tests.support import free_port, wait_for
@@ -44,9 +44,9 @@ class TestSettingsApi:
         assert (body["model"], body["temperature"], body["business_profile"]) == ("gpt-test", 0.7, "We cut hair.")
         assert body["api_key_set"] is True and "api_key" not in body
         with schema_context("alpha"):
-            assert AIAgentSettings.objects.get().api_key == "sk-own"
+            assert AIAssistantSettings.objects.get().api_key == "sk-own"
         with schema_context("beta"):
-            assert not AIAgentSettings.objects.exists()
+            assert not AIAssistantSettings.objects.exists()
 
     def test_invalid_values_are_422(self, alpha):
         response = api(alpha).patch(
@@ -119,14 +119,14 @@ def test_fetch_runs_on_the_worker_and_reports_progress(live_db, alpha, beta, cel
         site.stop()
         with schema_context("alpha"):
             KnowledgeFetchJob.objects.all().delete()
-            AIAgentSettings.objects.all().delete()
+            AIAssistantSettings.objects.all().delete()
 
 
 @pytest.mark.django_db
 class TestAdmin:
     def test_settings_page_saves_through_the_service_and_keeps_the_key(self, alpha):
         owner = tenant_client(alpha, login=True)
-        response = owner.get("/admin/conversations/aiagentsettings/")
+        response = owner.get("/admin/conversations/aiassistantsettings/")
         assert response.status_code == 302
         change_url = response["Location"]
         assert owner.get(change_url).status_code == 200
@@ -146,7 +146,7 @@ class TestAdmin:
         assert owner.post(change_url, form).status_code == 302
         assert owner.post(change_url, {**form, "api_key": "", "temperature": "0.5"}).status_code == 302
         with schema_context("alpha"):
-            config = AIAgentSettings.objects.get()
+            config = AIAssistantSettings.objects.get()
             assert (config.business_profile, config.temperature, config.daily_token_budget) == (
                 "Dentist in Pune.",
                 0.5,

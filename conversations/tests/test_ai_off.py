@@ -13,7 +13,7 @@ from django_tenants.utils import schema_context
 
 from conversations.ai.selectors import AI_OFF_MESSAGE, ai_endpoint_configured
 from conversations.ai.services import ai_settings_update, assistant_reply
-from conversations.models import AIAgentSettings, AICallLog
+from conversations.models import AIAssistantSettings, AICallLog
 from conversations.tests.ai_support import ai_redis_clear, conversation_make, message_add
 from tests.tenancy import tenant_client
 
@@ -47,7 +47,7 @@ def _clean_ai_redis():
 )
 def test_what_counts_as_a_configured_endpoint(settings, base_url, platform_key, tenant_key, configured):
     settings.OPENAI_BASE_URL, settings.OPENAI_API_KEY = base_url, platform_key
-    assert ai_endpoint_configured(config=AIAgentSettings(api_key=tenant_key)) is configured
+    assert ai_endpoint_configured(config=AIAssistantSettings(api_key=tenant_key)) is configured
 
 
 def test_the_agent_makes_no_call_and_says_ai_is_off(in_alpha, no_endpoint):
@@ -83,14 +83,14 @@ def owner():
 def test_the_banner_says_ai_is_off_and_links_to_the_ai_settings(in_alpha, no_endpoint):
     html = banner(owner())
     assert AI_OFF_MESSAGE in html and 'role="status"' in html
-    assert 'href="/admin/conversations/aiagentsettings/"' in html
+    assert 'href="/admin/conversations/aiassistantsettings/"' in html
 
 
 def test_agents_see_the_banner_without_a_link_they_could_not_use(in_alpha, no_endpoint):
     agent = get_user_model().objects.create_user("agent@alpha.test", "agent@alpha.test", "agent-pass", is_staff=True)
     html = banner(agent)
     assert AI_OFF_MESSAGE in html and "an owner" in html
-    assert "/admin/conversations/aiagentsettings/" not in html
+    assert "/admin/conversations/aiassistantsettings/" not in html
 
 
 @pytest.mark.parametrize("how", ["platform key", "local base url", "tenant key", "switched off"])
@@ -119,7 +119,7 @@ def test_the_dashboard_layout_includes_the_banner():
 
 def test_the_ai_settings_page_says_it_too(alpha, db, no_endpoint):
     client = tenant_client(alpha, login=True)
-    page = client.get("/admin/conversations/aiagentsettings/", follow=True)
+    page = client.get("/admin/conversations/aiassistantsettings/", follow=True)
     assert page.status_code == 200
     assert any(AI_OFF_MESSAGE in str(m) for m in get_messages(page.wsgi_request))
     assert AI_OFF_MESSAGE in page.content.decode()

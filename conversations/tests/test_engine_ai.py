@@ -1,4 +1,4 @@
-"""The engine's AI path end to end: rules first, then the AI agent (the session's local
+"""The engine's AI path end to end: rules first, then the AI assistant (the session's local
 OpenAI-compatible server), and the fallback whenever the agent cannot answer."""
 
 import json

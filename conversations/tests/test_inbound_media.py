@@ -8,13 +8,13 @@ import pytest
 from django.core.files.storage import default_storage
 from django_tenants.utils import schema_context
 
+from bizmitra.graph_api.client import GraphTransportError
 from conversations.choices import MediaStatus
 from conversations.models import Message
 from conversations.services.inbound import message_media_fetch
 from conversations.tasks.inbound import media_fetch_task
 from conversations.tests.inbound_support import contact, envelope, image_message, post_webhook, unique_wa_id
 from conversations.whatsapp import ingest
-from conversations.whatsapp.graph_client import GraphTransportError
 from tests.support import wait_for
 from tests.tenancy import ALPHA
 

@@ -18,6 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
+from bizmitra.graph_api.payloads import build_message_payload
 from bizmitra.queues import queues_arg
 from conversations.choices import Direction, MessageStatus, MessageType
 from conversations.models import Contact, Conversation, Message, PendingStatus
@@ -30,7 +31,6 @@ from conversations.services.outbound import (
 from conversations.services.outbound_delivery import message_deliver, messages_reconcile, retry_delay
 from conversations.services.statuses import status_apply
 from conversations.tasks.outbound import message_send_task, outbound_reconcile_task
-from conversations.whatsapp.outbound_payloads import build_message_payload
 from conversations.whatsapp.parsing import StatusUpdate
 from tests.support import PYTHON, free_port, start_process, stop_process, subprocess_env, wait_for
 from tests.tenancy import ALPHA, tenant_client
@@ -593,7 +593,7 @@ def count_sent(ids: list[int]) -> int:
 
 
 def test_sandbox_delays_and_drops_can_be_aimed_at_one_recipient():
-    from conversations.whatsapp.graph_client import GraphClient, GraphTransportError
+    from bizmitra.graph_api.client import GraphClient, GraphTransportError
     from conversations.whatsapp.sandbox import GraphSandbox
 
     def payload(to: str) -> dict:
@@ -621,7 +621,7 @@ def test_sandbox_delays_and_drops_can_be_aimed_at_one_recipient():
 
 
 def test_graph_sandbox_command_serves_with_every_registered_number(live_db, alpha):
-    from conversations.whatsapp.graph_client import GraphApiError, GraphClient
+    from bizmitra.graph_api.client import GraphApiError, GraphClient
     from tenants.models import PhoneNumber
     from tests.support import wait_for_port
 
@@ -663,7 +663,7 @@ def test_graph_sandbox_command_serves_with_every_registered_number(live_db, alph
 
 
 def _accepts(client, phone_number_id: str, payload: dict) -> bool:
-    from conversations.whatsapp.graph_client import GraphApiError
+    from bizmitra.graph_api.client import GraphApiError
 
     try:
         return client.send_message(phone_number_id, payload).wamid.startswith("wamid.")

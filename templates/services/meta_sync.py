@@ -18,7 +18,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from bizmitra.errors import ApplicationError, ValidationFailed
-from conversations.whatsapp.graph_client import GraphApiError, GraphClient, GraphError
+from bizmitra.graph_api.client import GraphApiError, GraphClient, GraphError
 from templates.choices import ParameterFormat, TemplateKind
 from templates.models import QUICK_REPLY_TITLE_MAX, MessageTemplate, TemplateButton
 from templates.text import variable_slots

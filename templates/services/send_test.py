@@ -6,7 +6,7 @@ import uuid
 from typing import Any
 
 from bizmitra.errors import ApplicationError, ValidationFailed
-from conversations.whatsapp.outbound_payloads import OutboundValidationError, normalize_recipient
+from bizmitra.graph_api.payloads import OutboundValidationError, normalize_recipient
 from templates import hooks
 from templates.models import MessageTemplate
 from templates.rendering import render_template

@@ -2,7 +2,7 @@
 
 import pytest
 
-from conversations.whatsapp.outbound_payloads import build_message_payload
+from bizmitra.graph_api.payloads import build_message_payload
 from templates.choices import ParameterFormat, TemplateKind
 from templates.models import MessageTemplate, TemplateButton
 from templates.rendering import META_EMPTY_PARAMETER, render_context, render_template

@@ -1,4 +1,4 @@
-"""Template and rule validation (Meta's limits come from outbound_payloads)."""
+"""Template and rule validation (Meta's limits come from bizmitra.graph_api.payloads)."""
 
 from types import SimpleNamespace
 

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from conversations.whatsapp.graph_client import GraphClient, close_pools
+from bizmitra.graph_api.client import GraphClient, close_pools
 from conversations.whatsapp.sandbox import GraphSandbox
 
 from .support import APP_SECRET, TOKEN, WebhookReceiver

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from conversations.whatsapp.graph_client import GraphApiError, GraphClient
+from bizmitra.graph_api.client import GraphApiError, GraphClient
 from conversations.whatsapp.sandbox import GraphSandbox, serve_forever
 
 from .support import CUSTOMER, PNID, VERIFY_TOKEN, WebhookReceiver, signature_valid, text_payload

@@ -8,7 +8,7 @@ import socket
 import httpx
 import pytest
 
-from conversations.whatsapp.graph_client import GraphApiError, GraphClient, GraphTransportError
+from bizmitra.graph_api.client import GraphApiError, GraphClient, GraphTransportError
 from conversations.whatsapp.sandbox import GraphSandbox
 
 from .support import CUSTOMER, PNID, TOKEN, WABA_ID, text_payload

@@ -7,7 +7,7 @@ import pickle
 import httpx
 import pytest
 
-from conversations.whatsapp.graph_client import GraphApiError, GraphClient, GraphTransportError
+from bizmitra.graph_api.client import GraphApiError, GraphClient, GraphTransportError
 
 META_RATE_LIMIT = {
     "error": {

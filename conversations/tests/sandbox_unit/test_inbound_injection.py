@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from conversations.whatsapp.graph_client import GraphClient
+from bizmitra.graph_api.client import GraphClient
 from conversations.whatsapp.sandbox import GraphSandbox, WebhookDeliveryError
 
 from .support import CUSTOMER, PNID, WABA_ID, WebhookReceiver, signature_valid, text_payload

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from conversations.whatsapp.graph_client import GraphClient
+from bizmitra.graph_api.client import GraphClient
 from conversations.whatsapp.sandbox import GraphSandbox
 
 from .support import APP_SECRET, CUSTOMER, PNID, TOKEN, WABA_ID, WebhookReceiver, signature_valid, text_payload

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from conversations.whatsapp.outbound_payloads import (
+from bizmitra.graph_api.payloads import (
     FREE_FORM_TYPES,
     OUTSIDE_WINDOW_TYPES,
     SUPPORTED_TYPES,

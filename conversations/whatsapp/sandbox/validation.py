@@ -1,6 +1,6 @@
 """Request checks the sandbox applies to ``POST /<PHONE_NUMBER_ID>/messages``.
 
-Deliberately independent of ``conversations.whatsapp.outbound_payloads``: the sandbox
+Deliberately independent of ``bizmitra.graph_api.payloads``: the sandbox
 stands in for Meta, so sharing our own validator would make tests agree with themselves.
 Limits are Meta's (FACTS.md §2.2); error codes follow Meta's table (FACTS.md §3): 100 for
 a wrong or unknown parameter, 131008 for a missing one, 131009 for a bad value.

@@ -1,3 +1,5 @@
+"""`manage.py ensure_demo_tenant`: the demo's composition root (platform, admin, demo tenant)."""
+
 import json
 
 from django.conf import settings
@@ -6,6 +8,7 @@ from django.core.management.base import BaseCommand
 from django.db import connection
 from django_tenants.utils import tenant_context
 
+from leads.models import LeadSettings
 from tenants.models import Tenant
 from tenants.services import public_tenant_ensure, tenant_onboard
 
@@ -26,11 +29,9 @@ PLATFORM_ADMIN = ("admin@localhost", "admin-password")
 def _demo_lead_capture_on() -> None:
     """Demo chats asking for prices or a demo should show up as leads (off for new tenants).
 
-    Call inside the demo's schema. The command is the demo's composition root, so it may
-    reach into the leads app that tenants otherwise knows nothing about.
+    Call inside the demo's schema. The command is the demo's composition root, which is why it
+    lives in workflows, the top app: it may use every app below.
     """
-    from leads.models import LeadSettings
-
     LeadSettings.objects.update_or_create(pk=1, defaults={"create_leads_from_messages": True})
 
 
