@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from conversations import views
 from conversations.dashboard import simulator
@@ -27,4 +27,5 @@ urlpatterns = [
     path("simulator/phone/", simulator.phone_fragment, name="simulator-phone"),
     path("simulator/send/", simulator.simulator_send, name="simulator-send"),
     path("soon/<slug:section>/", views.coming_soon, name="coming-soon"),
+    path("settings/", include("conversations.settings_pages.urls")),
 ]
