@@ -278,7 +278,7 @@ def flow_rule_problems(
     elif match_type == MatchType.REGEX:
         error = regex_error(pattern)
         if error:
-            problems.append(Problem("pattern", f"This regular expression does not compile: {error}."))
+            problems.append(Problem("pattern", f"This regular expression {error}."))
     elif match_type == MatchType.PAYLOAD and payload_exists is not None and not payload_exists(pattern):
         problems.append(Problem("pattern", f"No button or list row of this business has the payload id {pattern!r}."))
     if match_type not in MatchType.values:
