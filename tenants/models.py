@@ -77,3 +77,37 @@ class ApiKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} (bzm_{self.prefix}_…)"
+
+
+class OwnerSignup(models.Model):
+    """A business that signed itself up at /signup: its owner's email and whether it is verified.
+
+    Public schema, so the email is unique across the platform (users live in each tenant's
+    own schema, where no other tenant's owner can be seen).
+    """
+
+    tenant = models.OneToOneField(Tenant, on_delete=models.CASCADE, related_name="owner_signup")
+    email = models.EmailField(unique=True)
+    email_verified_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.email} → {self.tenant.schema_name}"
+
+
+class GoogleSignInEmail(models.Model):
+    """An email allowed to sign in to ``tenant`` with Google (the tenant's allow-list)."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="google_sign_in_emails")
+    email = models.EmailField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["email"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "email"], name="google_sign_in_email_unique")]
+
+    def __str__(self) -> str:
+        return self.email
