@@ -10,6 +10,9 @@ class MessageStatus(models.TextChoices):
     RECEIVED = "received", "Received"
     QUEUED = "queued", "Queued"
     SENDING = "sending", "Sending"
+    # Meta's answer was lost and no status came back: it may or may not have gone out. Shown
+    # as "Unknown — check" rather than risking a second copy (outbound_delivery.messages_reconcile).
+    UNKNOWN = "unknown", "Unknown — check"
     SENT = "sent", "Sent"
     DELIVERED = "delivered", "Delivered"
     READ = "read", "Read"
@@ -23,6 +26,7 @@ STATUS_RANK = {
     MessageStatus.RECEIVED: 0,
     MessageStatus.QUEUED: 0,
     MessageStatus.SENDING: 1,
+    MessageStatus.UNKNOWN: 1,
     MessageStatus.SENT: 2,
     MessageStatus.DELIVERED: 3,
     MessageStatus.READ: 4,

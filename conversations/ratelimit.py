@@ -142,3 +142,59 @@ def phone_number_rate(messages_per_second: int) -> float:
 
 def phone_number_limiter_name(phone_number_id: str) -> str:
     return f"wa-mps:{phone_number_id}"
+
+
+PAIR_RATE_LIMIT_CODE = 131056
+"""Meta's "(Business Account, Consumer Account) pair rate limit hit" (FACTS.md §4, §6)."""
+
+PAIR_MIN_BACKOFF_SECONDS = 6.0
+"""Meta's pair rate is one message every 6 s to the same user: never come back sooner."""
+
+# Meta: "retry after 4^X seconds, X = 0, 1, 2, ..." (WA/about-the-platform). The count of
+# consecutive hits for a pair is kept this long after the last one.
+_PAIR_HITS_TTL_SECONDS = 3600
+
+
+class PairBackoff:
+    """Per-recipient backoff after Meta's pair rate limit (131056), shared through Redis.
+
+    Unlike the number's throughput (``ThroughputLimiter``), a pair limit concerns one
+    recipient: every worker holds every message to that recipient until the backoff ends,
+    and sends to anyone else go on at full speed. The backoff is ``max(6 s, 4^X s)`` for
+    the X-th consecutive hit (X from 0), capped by ``WHATSAPP_SEND_RETRY_MAX_SECONDS``.
+    """
+
+    def __init__(self, *, client: redis.Redis | None = None, prefix: str | None = None) -> None:
+        self._client = client
+        self.prefix = prefix if prefix is not None else settings.CACHES["default"]["KEY_PREFIX"]
+
+    @property
+    def client(self) -> redis.Redis:
+        if self._client is None:
+            self._client = _redis_client()
+        return self._client
+
+    def _keys(self, phone_number_id: str, recipient: str) -> tuple[str, str]:
+        base = f"{self.prefix}:pairlimit:{phone_number_id}:{recipient}"
+        return f"{base}:until", f"{base}:hits"
+
+    def hit(self, phone_number_id: str, recipient: str) -> float:
+        """Record a 131056 for the pair; the seconds every send to ``recipient`` must wait."""
+        until, hits = self._keys(phone_number_id, recipient)
+        pipe = self.client.pipeline()
+        pipe.incr(hits)
+        pipe.expire(hits, _PAIR_HITS_TTL_SECONDS)
+        count = int(pipe.execute()[0])
+        cap = float(getattr(settings, "WHATSAPP_SEND_RETRY_MAX_SECONDS", 300.0))
+        delay = min(max(PAIR_MIN_BACKOFF_SECONDS, 4.0 ** (count - 1)), max(cap, PAIR_MIN_BACKOFF_SECONDS))
+        self.client.set(until, "1", px=math.ceil(delay * 1000))
+        return delay
+
+    def wait(self, phone_number_id: str, recipient: str) -> float:
+        """Seconds left before ``recipient`` may be sent to again (0 when not held)."""
+        until, _ = self._keys(phone_number_id, recipient)
+        remaining = self.client.pttl(until)
+        return remaining / 1000 if remaining and remaining > 0 else 0.0
+
+    def clear(self, phone_number_id: str, recipient: str) -> None:
+        self.client.delete(*self._keys(phone_number_id, recipient))

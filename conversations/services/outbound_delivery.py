@@ -3,9 +3,12 @@
 Meta has no idempotency key (FACTS.md §2), so a worker that dies between Meta's answer
 and our UPDATE leaves a row in ``sending`` that may or may not have gone out. Such rows are
 never resent blindly: the send carries ``biz_opaque_callback_data = "bzm:<id>"``, Meta
-echoes it in the status webhooks, and ``statuses.status_apply`` adopts the wamid. Only a
-row still without wamid and status after ``WHATSAPP_SEND_STUCK_AFTER_SECONDS`` is handed to
-a new attempt by ``messages_reconcile``.
+echoes it in the status webhooks, and ``statuses.status_apply`` adopts the wamid. A row
+still without wamid and status after ``WHATSAPP_SEND_STUCK_AFTER_SECONDS`` is settled by
+``messages_reconcile``: reconciled first (a parked status with our opaque data gives the
+wamid); with no evidence either way a template is sent again, while every other message
+(free-text replies, media, buttons) becomes ``unknown`` ("Unknown — check", shown in the
+inbox and the admin) rather than risk the customer getting it twice.
 
 The tasks in ``conversations.tasks.outbound`` call these; call them inside the tenant's
 schema. The caller's side (``message_send``) is ``services.outbound``.
@@ -28,7 +31,13 @@ from django.utils import timezone
 from bizmitra.graph_api.client import GraphApiError, GraphClient, GraphTransportError
 from conversations.choices import Direction, MessageStatus
 from conversations.models import Message, PendingStatus
-from conversations.ratelimit import ThroughputLimiter, phone_number_limiter_name, phone_number_rate
+from conversations.ratelimit import (
+    PAIR_RATE_LIMIT_CODE,
+    PairBackoff,
+    ThroughputLimiter,
+    phone_number_limiter_name,
+    phone_number_rate,
+)
 from conversations.services.outbound import enqueue_send, opaque_callback_data, publish_status
 from conversations.services.statuses import pending_statuses_apply
 from tenants.models import PhoneNumber
@@ -86,6 +95,13 @@ def message_deliver(*, message_id: int, max_wait: float | None = None) -> Delive
         timeout=settings.WHATSAPP_GRAPH_TIMEOUT_SECONDS,
     )
     payload = {**message.payload, "biz_opaque_callback_data": opaque_callback_data(message_id)}
+    recipient = str(payload.get("to") or message.conversation.contact_id)
+    # Meta's pair rate limit (131056) holds one recipient, not the number: a message to a
+    # recipient being backed off waits for that, and nobody else's sends slow down.
+    pair_wait = PairBackoff().wait(phone_number_id, recipient)
+    if pair_wait > 0:
+        _unclaim(message_id, due_in=pair_wait)
+        return DeliveryOutcome("pair_wait", retry_in=pair_wait)
     # The throughput slot is taken last, right before the call (see ratelimit.acquire).
     reservation = ThroughputLimiter().acquire(
         phone_number_limiter_name(phone_number_id),
@@ -99,6 +115,11 @@ def message_deliver(*, message_id: int, max_wait: float | None = None) -> Delive
     try:
         result = client.send_message(phone_number_id, payload)
     except GraphApiError as exc:
+        if exc.code == PAIR_RATE_LIMIT_CODE:
+            delay = PairBackoff().hit(phone_number_id, recipient)
+            return _record_retryable(
+                message, code=exc.code, title=exc.title, details=exc.details or exc.message, delay=delay
+            )
         if exc.retryable:
             return _record_retryable(message, code=exc.code, title=exc.title, details=exc.details or exc.message)
         _record_failure(message_id, code=exc.code, title=exc.title, details=exc.details or exc.message)
@@ -181,12 +202,12 @@ def _claim(message_id: int) -> bool:
     )
 
 
-def _unclaim(message_id: int) -> None:
+def _unclaim(message_id: int, *, due_in: float = 0.0) -> None:
     Message.objects.filter(pk=message_id, status=MessageStatus.SENDING, wamid__isnull=True).update(
         status=MessageStatus.QUEUED,
         sending_started_at=None,
         attempts=F("attempts") - 1,
-        next_attempt_at=timezone.now(),
+        next_attempt_at=timezone.now() + timedelta(seconds=due_in),
         updated_at=timezone.now(),
     )
 
@@ -223,7 +244,9 @@ def _record_sent(message: Message, *, wamid: str) -> None:
         publish_status(message, MessageStatus.SENT)
 
 
-def _record_retryable(message: Message, *, code: int | None, title: str, details: str) -> DeliveryOutcome:
+def _record_retryable(
+    message: Message, *, code: int | None, title: str, details: str, delay: float | None = None
+) -> DeliveryOutcome:
     max_attempts = settings.WHATSAPP_SEND_MAX_ATTEMPTS
     now = timezone.now()
     if message.attempts >= max_attempts:
@@ -241,7 +264,7 @@ def _record_retryable(message: Message, *, code: int | None, title: str, details
             )
             publish_status(message, MessageStatus.DEAD)
         return DeliveryOutcome("dead")
-    delay = retry_delay(message.attempts)
+    delay = retry_delay(message.attempts) if delay is None else delay
     updated = Message.objects.filter(pk=message.pk, status=MessageStatus.SENDING, wamid__isnull=True).update(
         status=MessageStatus.QUEUED,
         sending_started_at=None,
@@ -260,7 +283,7 @@ def retry_delay(attempt: int) -> float:
     "Equal jitter" (half fixed, half random) spreads a burst of retries without ever
     retrying at once. The cap (``WHATSAPP_SEND_RETRY_MAX_SECONDS``) keeps every countdown
     far below the broker's visibility timeout (shared/celery-notes.md §1). Pair rate limits
-    (131056) are covered too: Meta asks for 4^X s between retries, which this outgrows.
+    (131056) do not use this: ``ratelimit.PairBackoff`` holds that one recipient instead.
     """
     base = settings.WHATSAPP_SEND_RETRY_BASE_SECONDS
     ceiling = min(settings.WHATSAPP_SEND_RETRY_MAX_SECONDS, base * 2 ** max(attempt - 1, 0))
@@ -324,15 +347,22 @@ class ReconcileResult:
     requeued: int = 0
     dead: int = 0
     redispatched: int = 0
+    unknown: int = 0
 
 
 def messages_reconcile(*, stuck_after: timedelta | None = None) -> ReconcileResult:
     """Settle outbound rows that no worker is looking after any more.
 
     - ``sending`` for longer than ``stuck_after`` with no wamid: the worker died, or the
-      call went unanswered. If a status webhook for it was parked (``PendingStatus`` with
-      our opaque data), adopt that wamid; otherwise the send never reached Meta as far as
-      anyone can tell, so it gets a new attempt (or is dead-lettered if none is left).
+      call went unanswered. Reconciled before anything is resent: if a status webhook for
+      it was parked (``PendingStatus`` with our opaque data), adopt that wamid. With no
+      evidence either way (Meta offers no lookup by our id) the choice is per kind: a
+      *template* gets a new attempt (or is dead-lettered if none is left) — reminders,
+      codes and order updates are worth more than a rare identical copy; anything else
+      (free-text replies, media, buttons) becomes ``unknown``, "Unknown — check" in the
+      inbox and the admin, because a reply the customer gets twice looks broken while a
+      missing one is noticed and sent again by a person. A status that arrives later
+      still adopts the row and moves it on (``statuses.status_apply``).
     - ``queued`` but due longer than ``stuck_after`` ago: its task was lost (broker
       restart, crash between commit and enqueue); enqueue it again — the claim makes a
       duplicate task harmless.
@@ -352,12 +382,14 @@ def messages_reconcile(*, stuck_after: timedelta | None = None) -> ReconcileResu
         status=MessageStatus.SENDING,
         wamid__isnull=True,
         sending_started_at__lt=cutoff,
-    ).values_list("pk", "attempts")
-    for message_id, attempts in stuck:
-        outcome = _reconcile_stuck(message_id, attempts=attempts, cutoff=cutoff)
+    ).values_list("pk", "attempts", "type")
+    unknown = 0
+    for message_id, attempts, message_type in stuck:
+        outcome = _reconcile_stuck(message_id, attempts=attempts, message_type=message_type, cutoff=cutoff)
         adopted += outcome == "adopted"
         requeued += outcome == "requeued"
         dead += outcome == "dead"
+        unknown += outcome == "unknown"
 
     # A queued row's task is lost sooner than a send is in doubt: a shorter wait of its own.
     queued_cutoff = now - (
@@ -372,10 +404,14 @@ def messages_reconcile(*, stuck_after: timedelta | None = None) -> ReconcileResu
             if Message.objects.filter(pk=message_id, status=MessageStatus.QUEUED).update(next_attempt_at=now):
                 enqueue_send(message_id)
                 redispatched += 1
-    return ReconcileResult(adopted=adopted, requeued=requeued, dead=dead, redispatched=redispatched)
+    return ReconcileResult(adopted=adopted, requeued=requeued, dead=dead, redispatched=redispatched, unknown=unknown)
 
 
-def _reconcile_stuck(message_id: int, *, attempts: int, cutoff) -> str:
+RESEND_IN_DOUBT_TYPES = frozenset({"template"})
+"""Message types sent again when a send is in doubt with no evidence (see ``messages_reconcile``)."""
+
+
+def _reconcile_stuck(message_id: int, *, attempts: int, message_type: str, cutoff) -> str:
     # Each UPDATE commits on its own (see _record_sent for why the adoption must not share a
     # transaction with pending_statuses_apply).
     still_stuck = Q(pk=message_id, status=MessageStatus.SENDING, wamid__isnull=True, sending_started_at__lt=cutoff)
@@ -397,6 +433,21 @@ def _reconcile_stuck(message_id: int, *, attempts: int, cutoff) -> str:
             message = Message.objects.get(pk=message_id)
             pending_statuses_apply(message=message)
             return "adopted"
+        return "skipped"
+    if message_type not in RESEND_IN_DOUBT_TYPES:
+        if Message.objects.filter(still_stuck).update(
+            status=MessageStatus.UNKNOWN,
+            error_title="Unknown — check: Meta's answer was lost",
+            error_details=(
+                "The send went out but no answer and no status came back, so it may or may not "
+                "have reached the customer. It was not sent again, to avoid a duplicate: check "
+                "the conversation and send it again if it is missing."
+            ),
+            updated_at=now,
+        ):
+            logger.warning("message %s: send in doubt with no status; marked unknown, not resent", message_id)
+            publish_status(Message.objects.get(pk=message_id), MessageStatus.UNKNOWN)
+            return "unknown"
         return "skipped"
     if attempts >= settings.WHATSAPP_SEND_MAX_ATTEMPTS:
         if Message.objects.filter(still_stuck).update(

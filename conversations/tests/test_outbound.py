@@ -474,11 +474,13 @@ def test_a_dropped_answer_is_settled_by_the_status_webhook_not_a_resend(live_db,
     assert len(sends_of(graph, message.pk)) == 1
 
 
-def test_a_send_that_never_reached_meta_is_sent_again_after_the_grace_period(live_db, celery_worker, graph):
+def test_a_template_that_never_reached_meta_is_sent_again_after_the_grace_period(live_db, celery_worker, graph):
+    # Only templates are resent without evidence; other kinds become "unknown" (see
+    # test_outbound_reconcile.py and outbound_delivery.messages_reconcile).
     phone = unique_phone()
     open_conversation(phone)
     graph.drop_connection_next(to=phone)  # closed before Meta processed anything
-    message = send(phone)
+    message = send(phone, "template", TEMPLATE)
     wait_for(lambda: fetch(message.pk).error_title, timeout=30, what="the worker to give up on the answer")
     assert fetch(message.pk).status == MessageStatus.SENDING
     assert sends_of(graph, message.pk) == []
