@@ -212,3 +212,35 @@ def public_tenant_ensure(*, domain: str = "localhost") -> Tenant:
     )
     Domain.objects.get_or_create(domain=domain, defaults={"tenant": tenant, "is_primary": True})
     return tenant
+
+
+TENANT_NAME_MAX = 200
+
+
+@transaction.atomic
+def tenant_profile_update(*, tenant: Tenant, name: str, timezone_name: str) -> Tenant:
+    """Rename a business and set its time zone (an IANA name such as Asia/Kolkata).
+
+    Locks the tenant's row (public schema) while writing; raises ``ValidationFailed`` naming
+    the field for an empty or too long name or an unknown zone. Callable from any schema.
+    """
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    name = (name or "").strip()
+    timezone_name = (timezone_name or "").strip()
+    fields: dict[str, list[str]] = {}
+    if not name:
+        fields["name"] = ["Give the business a name."]
+    elif len(name) > TENANT_NAME_MAX:
+        fields["name"] = [f"At most {TENANT_NAME_MAX} characters."]
+    try:
+        ZoneInfo(timezone_name or "")
+    except (ZoneInfoNotFoundError, ValueError):
+        fields["timezone"] = [f"'{timezone_name}' is not a time zone name such as Asia/Kolkata."]
+    if fields:
+        raise ValidationFailed("Invalid business profile.", fields=fields)
+    row = Tenant.objects.select_for_update().get(pk=tenant.pk)
+    row.name, row.timezone = name, timezone_name
+    row.save(update_fields=["name", "timezone"])
+    tenant.name, tenant.timezone = name, timezone_name
+    return row

@@ -64,6 +64,12 @@ def bot_for_phone_number(phone_number_id: str) -> Bot:
     return bot if bot is not None else _default_bot_create()
 
 
+def bot_default_get() -> Bot:
+    """The tenant's default bot from the database (created, everything on, when missing);
+    unlike ``bot_for_phone_number`` a fresh row the caller may change through the services."""
+    return Bot.objects.filter(is_default=True).first() or _default_bot_create()
+
+
 def _default_bot_create() -> Bot:
     try:
         with transaction.atomic():

@@ -9,4 +9,5 @@ from conversations.settings_pages import views
 
 urlpatterns = [
     path("", views.settings_index, name="dashboard-settings"),
+    path("profile/", views.profile_page, name="settings-profile"),
 ]

@@ -1,0 +1,102 @@
+"""Writes of the settings pages (call inside the tenant's schema). Owners only.
+
+Every save takes the ``version`` the form was opened with and refuses (``Conflict``, nothing
+written) when the values changed since — checked under a row lock, so of two owners saving
+the same form at once exactly one wins and the other is told.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import time
+
+from django.db import connection, transaction
+
+from bizmitra.errors import Conflict, ValidationFailed
+from conversations.engine.bots import bot_audit_record, bot_default_get
+from conversations.models import Bot, BotAuditLog, WorkingHours
+from conversations.settings_pages.selectors import BusinessProfile, business_profile_get, owner_check, tenant_row
+from tenants.models import Tenant
+from tenants.services import tenant_profile_update
+
+STALE_MESSAGE = "Changed by someone else since you opened it — review and save again."
+AWAY_MESSAGE_MAX = 4096
+
+_INTERVAL = re.compile(r"^\s*(\d{1,2})(?::?(\d{2}))?\s*[-–—]\s*(\d{1,2})(?::?(\d{2}))?\s*$")
+
+
+def stale_conflict() -> Conflict:
+    return Conflict(STALE_MESSAGE, fields={"version": [STALE_MESSAGE]})
+
+
+def hours_parse(text: str) -> list[tuple[time, time]]:
+    """``"09:00-13:00, 14:00-18:00"`` → intervals; empty: closed that day. ``ValueError`` with
+    a sentence for the owner when a part is not an interval."""
+    intervals = []
+    for part in filter(None, (p.strip() for p in (text or "").split(","))):
+        match = _INTERVAL.match(part)
+        if not match:
+            raise ValueError(f"'{part}' is not a time range such as 09:00–18:00.")
+        h1, m1, h2, m2 = (int(g) if g else 0 for g in match.groups())
+        if h1 > 23 or h2 > 24 or m1 > 59 or m2 > 59 or (h2 == 24 and m2):
+            raise ValueError(f"'{part}' is not a time of day (00:00 to 23:59).")
+        intervals.append((time(h1, m1), time(0, 0) if h2 == 24 else time(h2, m2)))
+    return intervals
+
+
+@transaction.atomic
+def business_profile_save(
+    *,
+    user,
+    version: str,
+    name: str,
+    timezone_name: str,
+    away_message: str,
+    hours_enabled: bool,
+    hours: dict[int, str],
+) -> BusinessProfile:
+    """Save the business profile: the tenant's name and time zone (``tenant_profile_update``)
+    and the default bot's weekly hours and away message. Raises ``Conflict`` for a stale
+    ``version`` and ``ValidationFailed`` naming each bad field (``hours_<weekday>``)."""
+    owner_check(user)
+    bot = Bot.objects.select_for_update().get(pk=bot_default_get().pk)
+    if business_profile_get(user=user, bot=bot).version != version:
+        raise stale_conflict()
+    fields: dict[str, list[str]] = {}
+    parsed: dict[int, list[tuple[time, time]]] = {}
+    for weekday, text in hours.items():
+        try:
+            parsed[weekday] = hours_parse(text)
+        except ValueError as exc:
+            fields[f"hours_{weekday}"] = [str(exc)]
+    away_message = (away_message or "").strip()
+    if len(away_message) > AWAY_MESSAGE_MAX:
+        fields["away_message"] = [f"At most {AWAY_MESSAGE_MAX} characters (WhatsApp's limit)."]
+    elif hours_enabled and not away_message:
+        fields["away_message"] = ["Customers who write outside your hours get this message: write one."]
+    if hours_enabled and not any(parsed.values()) and not any(k.startswith("hours_") for k in fields):
+        fields["hours_0"] = ["Give the hours of at least one day, or switch working hours off."]
+    try:
+        # The request's own tenant object when it is a real row, so the rest of this request
+        # (the page rendered next) sees the new name and zone.
+        current = getattr(connection, "tenant", None)
+        tenant = current if isinstance(current, Tenant) and current.pk else tenant_row()
+        before = (tenant.name, tenant.timezone)
+        tenant_profile_update(tenant=tenant, name=name, timezone_name=timezone_name)
+    except ValidationFailed as exc:
+        fields = {**exc.fields, **fields}
+    if fields:
+        tenant.name, tenant.timezone = before  # the row is rolled back with this transaction
+        raise ValidationFailed("Some fields need a fix.", fields=fields)
+
+    bot.away_message = away_message or bot.away_message
+    bot.working_hours_enabled = bool(hours_enabled)
+    bot.save(update_fields=["away_message", "working_hours_enabled", "updated_at"])
+    WorkingHours.objects.filter(bot=bot).delete()
+    WorkingHours.objects.bulk_create(
+        WorkingHours(bot=bot, weekday=weekday, opens_at=opens, closes_at=closes)
+        for weekday, intervals in sorted(parsed.items())
+        for opens, closes in intervals
+    )
+    bot_audit_record(bot=bot, action=BotAuditLog.Action.UPDATED, by=user, detail="business hours and away message")
+    return business_profile_get(user=user, bot=bot)
