@@ -342,6 +342,16 @@ class AnalyticsDay(models.Model):
     paths = models.JSONField(default=dict, blank=True)
     # Failed outbound messages by Meta error: [{"code": 131047, "title": "...", "count": 2}].
     failures = models.JSONField(default=list, blank=True)
+    # Conversations started, time histograms, hours, AI per bot (leads.analytics.engagement).
+    started = models.PositiveIntegerField(default=0)
+    # {"bot": [n per bucket of BUCKET_EDGES], "human": [...], "resolution": [...]}.
+    times = models.JSONField(default=dict, blank=True)
+    # Inbound messages in each of the day's 24 local hours.
+    hours = models.JSONField(default=list, blank=True)
+    # {"<bot id>" | "none": [calls, refused, prompt_tokens, completion_tokens]}.
+    ai = models.JSONField(default=dict, blank=True)
+    # Rows of an older format lack figures added since: they are read as not rolled up.
+    format = models.PositiveSmallIntegerField(default=1)
     computed_at = models.DateTimeField()
 
     class Meta:

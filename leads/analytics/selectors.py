@@ -20,6 +20,7 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from bizmitra.errors import ValidationFailed
+from leads.analytics import engagement
 from tenants.selectors import tenant_timezone
 
 PRESETS = {"today": 1, "7d": 7, "30d": 30, "90d": 90}
@@ -104,10 +105,13 @@ def analytics_range(
 
 
 COUNTERS = ("inbound", "outbound", "sent", "delivered", "read", "failed", "by_humans")
+# The roll-up rows this code reads; older rows miss figures added since (format 2: the
+# engagement figures) and are recomputed by the task, read from raw rows until then.
+ROLL_UP_FORMAT = 2
 
 
 def _empty_day() -> dict:
-    return {**dict.fromkeys(COUNTERS, 0), "paths": {}, "failures": {}}
+    return {**dict.fromkeys(COUNTERS, 0), "paths": {}, "failures": {}, **engagement.empty_engagement()}
 
 
 def analytics_days_raw(*, first: date, last: date, tz: ZoneInfo) -> dict[date, dict]:
@@ -153,6 +157,8 @@ def analytics_days_raw(*, first: date, last: date, tz: ZoneInfo) -> dict[date, d
     )
     for row in failures:
         days[row["day"]]["failures"][(row["error_code"], row["error_title"])] = row["n"]
+    for day, figures in engagement.engagement_days_raw(first=first, last=last, tz=tz).items():
+        days[day].update(figures)
     return days
 
 
@@ -164,11 +170,18 @@ def analytics_days(*, period: DateRange) -> dict[date, dict]:
     today = timezone.now().astimezone(period.tz).date()
     days: dict[date, dict] = {}
     for row in AnalyticsDay.objects.filter(
-        day__gte=period.first, day__lte=min(period.last, today - timedelta(days=1)), timezone=period.tz.key
+        day__gte=period.first,
+        day__lte=min(period.last, today - timedelta(days=1)),
+        timezone=period.tz.key,
+        format=ROLL_UP_FORMAT,
     ):
         figures = {key: getattr(row, key) for key in COUNTERS}
         figures["paths"] = dict(row.paths)
         figures["failures"] = {(f["code"], f["title"]): f["count"] for f in row.failures}
+        figures["started"] = row.started
+        figures["times"] = row.times
+        figures["hours"] = row.hours
+        figures["ai"] = row.ai
         days[row.day] = figures
     missing = [day for day in period.days if day not in days]
     if missing:
@@ -178,9 +191,17 @@ def analytics_days(*, period: DateRange) -> dict[date, dict]:
 
 
 def messages_per_day(*, period: DateRange, days: dict | None = None) -> list[dict]:
-    """Inbound and outbound messages per tenant-local day, zeros included."""
+    """Inbound and outbound messages and conversations started per tenant-local day, zeros included."""
     days = days if days is not None else analytics_days(period=period)
-    return [{"day": d.isoformat(), "inbound": days[d]["inbound"], "outbound": days[d]["outbound"]} for d in period.days]
+    return [
+        {
+            "day": d.isoformat(),
+            "inbound": days[d]["inbound"],
+            "outbound": days[d]["outbound"],
+            "started": days[d]["started"],
+        }
+        for d in period.days
+    ]
 
 
 def who_answered(*, period: DateRange, days: dict | None = None) -> dict:
@@ -279,21 +300,69 @@ def analytics_summary(*, period: DateRange) -> dict:
             "timezone": str(period.tz.key),
             "days": len(period.days),
         },
-        "totals": {"inbound": sum(d["inbound"] for d in messages), "outbound": sum(d["outbound"] for d in messages)},
+        "totals": {
+            "inbound": sum(d["inbound"] for d in messages),
+            "outbound": sum(d["outbound"] for d in messages),
+            "started": sum(d["started"] for d in messages),
+        },
         "messages": messages,
+        "response_times": engagement.response_times(days=days),
         "who_answered": who_answered(period=period, days=days),
+        "ai": engagement.ai_usage(period=period, days=days),
         "delivery": delivery(period=period, days=days),
         "leads": lead_funnel(period=period),
+        "busiest_hours": engagement.busiest_hours(days=days),
     }
 
 
-CHARTS = ("messages", "who_answered", "delivery", "delivery_errors", "lead_funnel", "lead_sources")
+CHARTS = (
+    "messages",
+    "response_times",
+    "who_answered",
+    "ai_days",
+    "ai_bots",
+    "delivery",
+    "delivery_errors",
+    "lead_funnel",
+    "lead_sources",
+    "busiest_hours",
+)
 
 
 def analytics_table(*, summary: dict, chart: str) -> tuple[list[str], list[list]]:
     """One chart's numbers as (header, rows): what its accessible table and its CSV show."""
     if chart == "messages":
-        return ["Day", "Inbound", "Outbound"], [[r["day"], r["inbound"], r["outbound"]] for r in summary["messages"]]
+        return ["Day", "Inbound", "Outbound", "Conversations started"], [
+            [r["day"], r["inbound"], r["outbound"], r["started"]] for r in summary["messages"]
+        ]
+    if chart == "response_times":
+        label = engagement.duration_label
+        return ["Measure", "Measured", "No answer in 24 h", "p50", "p90"], [
+            [
+                r["label"],
+                r["count"],
+                "" if r["unanswered"] is None else r["unanswered"],
+                label(r["p50_seconds"]),
+                label(r["p90_seconds"]),
+            ]
+            for r in summary["response_times"]["rows"]
+        ]
+    if chart == "ai_days":
+        ai = summary["ai"]
+        return ["Day", "AI calls", "Tokens", "Share of daily budget"], [
+            [r["day"], r["calls"], r["tokens"], "" if r["budget_share"] is None else f"{r['budget_share']:.1%}"]
+            for r in ai["days"]
+        ]
+    if chart == "ai_bots":
+        currency = summary["ai"]["currency"]
+        return ["Bot", "AI calls", "Refused", "Prompt tokens", "Completion tokens", f"Estimated cost ({currency})"], [
+            [r["name"], r["calls"], r["refused"], r["prompt_tokens"], r["completion_tokens"], f"{r['cost']:.4f}"]
+            for r in summary["ai"]["bots"]
+        ]
+    if chart == "busiest_hours":
+        return ["Weekday", *[f"{h:02d}" for h in range(24)]], [
+            [r["weekday"], *r["hours"]] for r in summary["busiest_hours"]["rows"]
+        ]
     if chart == "who_answered":
         rows = summary["who_answered"]["rows"]
         return ["Answered by", "Messages", "Share"], [[r["label"], r["count"], f"{r['share']:.1%}"] for r in rows]

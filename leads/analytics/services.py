@@ -7,7 +7,7 @@ from datetime import date, timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from leads.analytics.selectors import COUNTERS, MAX_DAYS, analytics_days_raw
+from leads.analytics.selectors import COUNTERS, MAX_DAYS, ROLL_UP_FORMAT, analytics_days_raw
 from leads.models import AnalyticsDay
 from tenants.selectors import tenant_timezone
 
@@ -34,6 +34,11 @@ def analytics_days_roll_up(*, first: date, last: date) -> int:
             timezone=tz.key,
             computed_at=now,
             paths=figures["paths"],
+            started=figures["started"],
+            times=figures["times"],
+            hours=figures["hours"],
+            ai=figures["ai"],
+            format=ROLL_UP_FORMAT,
             failures=[{"code": code, "title": title, "count": n} for (code, title), n in figures["failures"].items()],
             **{key: figures[key] for key in COUNTERS},
         )
@@ -44,7 +49,7 @@ def analytics_days_roll_up(*, first: date, last: date) -> int:
         batch_size=500,
         update_conflicts=True,
         unique_fields=["day", "timezone"],
-        update_fields=[*COUNTERS, "paths", "failures", "computed_at"],
+        update_fields=[*COUNTERS, "paths", "failures", "started", "times", "hours", "ai", "format", "computed_at"],
     )
     return len(rows)
 
@@ -56,7 +61,9 @@ def analytics_roll_up_due() -> int:
     yesterday = timezone.now().astimezone(tz).date() - timedelta(days=1)
     first = yesterday - timedelta(days=MAX_DAYS - 1)
     kept = set(
-        AnalyticsDay.objects.filter(timezone=tz.key, day__gte=first, day__lte=yesterday).values_list("day", flat=True)
+        AnalyticsDay.objects.filter(
+            timezone=tz.key, format=ROLL_UP_FORMAT, day__gte=first, day__lte=yesterday
+        ).values_list("day", flat=True)
     )
     recent = yesterday - timedelta(days=RECOMPUTE_DAYS - 1)
     missing = [first + timedelta(days=i) for i in range(MAX_DAYS) if first + timedelta(days=i) not in kept]

@@ -25,8 +25,12 @@ from leads.analytics.serializers import AnalyticsOutputSerializer
 from leads.csv_export import csv_cell
 
 CHART_TITLES = {
-    "messages": "Messages per day",
+    "messages": "Messages and conversations per day",
+    "response_times": "Response and resolution times",
     "who_answered": "Who answered",
+    "ai_days": "AI tokens per day against the budget",
+    "ai_bots": "AI calls and cost per bot",
+    "busiest_hours": "Busiest hours",
     "delivery": "Delivery",
     "delivery_errors": "Failures by Meta error",
     "lead_funnel": "Lead funnel",
@@ -69,6 +73,13 @@ def analytics_page(request: HttpRequest) -> HttpResponse:
             "to": request.GET.get("to", "") or period.last.isoformat(),
         },
         "querystring": request.GET.urlencode(),
+        "hour_labels": [f"{h:02d}" for h in range(24)],
+        "ai_note": (
+            f"Daily token budget {summary['ai']['daily_token_budget']:,} (AI settings). Cost is estimated at "
+            f"{summary['ai']['price_per_million_tokens']['prompt']} / "
+            f"{summary['ai']['price_per_million_tokens']['completion']} {summary['ai']['currency']} "
+            "per million prompt / completion tokens."
+        ),
     }
     return render(request, "leads/analytics.html", context, status=status)
 

@@ -28,3 +28,15 @@ def score_band(score) -> str:
     if score >= 30:
         return "hot"
     return "warm" if score >= 10 else "cold"
+
+
+@register.filter
+def heat_level(count, peak) -> int:
+    """0–5: how dark a heatmap cell is, its count relative to the busiest cell."""
+    try:
+        count, peak = int(count), int(peak)
+    except (TypeError, ValueError):
+        return 0
+    if count <= 0 or peak <= 0:
+        return 0
+    return max(1, min(5, -(-count * 5 // peak)))

@@ -121,11 +121,12 @@ def test_api_figures_for_seeded_data_in_the_tenant_time_zone(seeded):
         "days": 3,
     }
     assert data["messages"] == [
-        {"day": "2025-01-01", "inbound": 1, "outbound": 1},
-        {"day": "2025-01-02", "inbound": 2, "outbound": 2},
-        {"day": "2025-01-03", "inbound": 1, "outbound": 3},
+        # A conversation starts after 24 h without a customer message: 3 Jan 09:00 is 24 h after 2 Jan 09:00.
+        {"day": "2025-01-01", "inbound": 1, "outbound": 1, "started": 1},
+        {"day": "2025-01-02", "inbound": 2, "outbound": 2, "started": 0},
+        {"day": "2025-01-03", "inbound": 1, "outbound": 3, "started": 1},
     ]
-    assert data["totals"] == {"inbound": 4, "outbound": 6}
+    assert data["totals"] == {"inbound": 4, "outbound": 6, "started": 2}
     answered = {r["key"]: r["count"] for r in data["who_answered"]["rows"]}
     assert answered == {"builtin": 1, "rules": 2, "ai": 1, "fallback": 0, "humans": 1}
     assert data["who_answered"]["total"] == 5 and data["who_answered"]["automatic_share"] == 0.6
@@ -150,7 +151,7 @@ def test_api_figures_for_seeded_data_in_the_tenant_time_zone(seeded):
 
 def test_api_key_clients_read_analytics_and_anonymous_ones_do_not(seeded):
     key = Client(HTTP_HOST="alpha.test", HTTP_AUTHORIZATION=f"Bearer {seeded.api_key.raw_key}")
-    assert key.get("/api/analytics/", RANGE).json()["totals"] == {"inbound": 4, "outbound": 6}
+    assert key.get("/api/analytics/", RANGE).json()["totals"] == {"inbound": 4, "outbound": 6, "started": 2}
     assert Client(HTTP_HOST="alpha.test").get("/api/analytics/").status_code in (401, 403)
 
 
@@ -189,7 +190,7 @@ def test_page_shows_charts_tables_and_escapes_meta_titles(seeded):
     assert 'id="chart-messages"' in html and "chart-4.6.2.umd.min.js" in html
     assert "<b>Undeliverable</b>" not in html.split('id="analytics-data"')[0]
     assert "&lt;b&gt;Undeliverable&lt;/b&gt;" in html
-    assert '<th scope="row">2025-01-02</th><td class="num">2</td><td class="num">2</td>' in html
+    assert '<th scope="row">2025-01-02</th><td class="num">2</td><td class="num">2</td><td class="num">0</td>' in html
 
 
 def test_csv_download_of_one_chart(seeded):
@@ -211,7 +212,17 @@ def test_openapi_schema_documents_the_analytics_api(alpha, db):
     assert {p["name"] for p in operation["parameters"]} >= {"preset", "from", "to"}
     ref = operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
     component = schema["components"]["schemas"][ref.rsplit("/", 1)[1]]
-    assert set(component["properties"]) == {"range", "totals", "messages", "who_answered", "delivery", "leads"}
+    assert set(component["properties"]) == {
+        "range",
+        "totals",
+        "messages",
+        "response_times",
+        "who_answered",
+        "ai",
+        "delivery",
+        "leads",
+        "busiest_hours",
+    }
 
 
 def test_query_count_does_not_grow_with_data(seeded):
@@ -245,12 +256,13 @@ def test_roll_ups_give_the_same_figures_and_are_what_past_days_read(seeded):
         # Raw rows gone: a rolled-up day still reports what it stored (it is not re-read)...
         Message.objects.filter(timestamp__gte=at(1, 0), timestamp__lt=at(1, 18)).delete()
     rolled = client.get("/api/analytics/", RANGE).json()
-    assert rolled["messages"][0] == {"day": "2025-01-01", "inbound": 1, "outbound": 1}
+    assert rolled["messages"][0] == {"day": "2025-01-01", "inbound": 1, "outbound": 1, "started": 1}
     # ...until the tenant moves to another time zone: those rows no longer apply.
     Tenant.objects.filter(pk=seeded.tenant.pk).update(timezone="UTC")
     moved = client.get("/api/analytics/", RANGE).json()
     assert moved["range"]["timezone"] == "UTC"
-    assert moved["messages"][0] == {"day": "2025-01-01", "inbound": 1, "outbound": 0}  # the 20:00 UTC one
+    # The 20:00 UTC one; it starts a conversation now that the 10:00 one is gone.
+    assert moved["messages"][0] == {"day": "2025-01-01", "inbound": 1, "outbound": 0, "started": 1}
 
 
 def test_roll_up_task_keeps_closed_days_and_never_today(alpha, db):

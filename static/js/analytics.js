@@ -32,9 +32,56 @@
         datasets: [
           { label: "Inbound", data: data.messages.map((d) => d.inbound), borderColor: palette[1], backgroundColor: palette[1], cubicInterpolationMode: "monotone" },
           { label: "Outbound", data: data.messages.map((d) => d.outbound), borderColor: palette[0], backgroundColor: palette[0], cubicInterpolationMode: "monotone" },
+          { label: "Conversations started", data: data.messages.map((d) => d.started), borderColor: palette[3], backgroundColor: palette[3], borderDash: [6, 4], cubicInterpolationMode: "monotone" },
         ],
       },
       options: { scales: { y: { beginAtZero: true, ticks: { precision: 0 } } } },
+    });
+
+    // Times in minutes on the axis; the table beside it has the readable figures.
+    const times = data.response_times.rows;
+    const minutes = (v) => (v === null ? null : Math.round((v / 60) * 10) / 10);
+    draw("response_times", {
+      type: "bar",
+      data: {
+        labels: times.map((r) => r.label),
+        datasets: [
+          { label: "p50 (minutes)", data: times.map((r) => minutes(r.p50_seconds)), backgroundColor: palette[0] },
+          { label: "p90 (minutes)", data: times.map((r) => minutes(r.p90_seconds)), backgroundColor: "#6fc0ad" },
+        ],
+      },
+      options: { scales: { y: { beginAtZero: true, title: { display: true, text: "minutes" } } } },
+    });
+
+    const ai = data.ai;
+    const bots = ai.bots;
+    const aiDays = ai.days;
+    const budget = ai.daily_token_budget;
+    draw("ai_days", {
+      type: "bar",
+      data: {
+        labels: aiDays.map((d) => d.day),
+        datasets: [
+          { type: "bar", label: "Tokens", data: aiDays.map((d) => d.tokens), backgroundColor: palette[2] },
+          { type: "line", label: "Daily budget", data: aiDays.map(() => budget), borderColor: palette[4], backgroundColor: palette[4], borderDash: [6, 4], pointRadius: 0 },
+        ],
+      },
+      options: { scales: { y: { beginAtZero: true, ticks: { precision: 0 } } } },
+    });
+    draw("ai_bots", {
+      type: "bar",
+      data: {
+        labels: bots.map((b) => short(b.name)),
+        datasets: [
+          { label: "Prompt tokens", data: bots.map((b) => b.prompt_tokens), backgroundColor: palette[2] },
+          { label: "Completion tokens", data: bots.map((b) => b.completion_tokens), backgroundColor: "#c4b5fd" },
+        ],
+      },
+      options: {
+        indexAxis: "y",
+        scales: { x: { stacked: true, beginAtZero: true, ticks: { precision: 0 } }, y: { stacked: true } },
+        plugins: { tooltip: { callbacks: { footer: (items) => "≈ " + bots[items[0].dataIndex].cost.toFixed(4) + " " + ai.currency } } },
+      },
     });
 
     const answered = data.who_answered.rows;
