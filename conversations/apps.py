@@ -9,6 +9,7 @@ class ConversationsConfig(AppConfig):
         from bizmitra.config_cache import config_models_watch
         from bizmitra.periodic import periodic_tasks_register
         from conversations import listeners  # noqa: F401  (registers event listeners)
+        from conversations import metrics  # noqa: F401  (dead letters and parked statuses in /metrics)
         from conversations.engine import admin as engine_admin  # noqa: F401  (bots, decisions, takeover)
         from conversations.engine import flow_rules
         from conversations.engine import listeners as engine_listeners  # noqa: F401  (answers inbound messages)
@@ -20,6 +21,9 @@ class ConversationsConfig(AppConfig):
         periodic_tasks_register(
             outbound_periodic_tasks_ensure, webhook_periodic_tasks_ensure, engine_periodic_tasks_ensure
         )
+        from conversations.services.sweeps import sweeps_periodic_tasks_ensure
+
+        periodic_tasks_register(sweeps_periodic_tasks_ensure)  # lost media fetches, parked statuses
         flow_rules.install()  # templates' hooks: bot names, test sends, a bot's rules go with it
         # The engine reads these from a per-process snapshot (conversations.engine.bots).
         config_models_watch(

@@ -91,3 +91,12 @@ def user_is_owner(user) -> bool:
         cached = user.groups.filter(name=OWNER_GROUP).exists()
         user._bizmitra_is_owner = cached
     return cached
+
+
+def pending_status_count() -> int:
+    """How many status webhooks are parked for a wamid not stored yet, in the current tenant's
+    schema (call inside it; for the metrics). Rows past Meta's 7-day retry horizon are
+    removed by ``services.sweeps.pending_statuses_expire``."""
+    from conversations.models import PendingStatus
+
+    return PendingStatus.objects.count()

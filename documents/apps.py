@@ -11,3 +11,7 @@ class DocumentsConfig(AppConfig):
         from documents.storage_settings import tenant_backend
 
         register_tenant_backend_provider(tenant_backend)
+        from bizmitra.periodic import periodic_tasks_register
+        from documents.recovery import documents_periodic_tasks_ensure
+
+        periodic_tasks_register(documents_periodic_tasks_ensure)  # readings lost with the broker

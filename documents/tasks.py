@@ -3,7 +3,10 @@
 import logging
 
 from celery import shared_task
+from django.db import connection
 
+from bizmitra.periodic import tenants_fan_out
+from documents.recovery import documents_owed_requeue
 from documents.services import document_process
 
 logger = logging.getLogger(__name__)
@@ -17,3 +20,15 @@ def document_process_task(document_id: int) -> None:
     mid-way does nothing (the document stays ``processing``; "reprocess" queues it again).
     """
     document_process(document_id=document_id)
+
+
+@shared_task(name="documents.documents_owed_sweep", ignore_result=True)
+def documents_owed_sweep_task() -> int:
+    """Beat entry point (public schema): fan the documents sweep out to every active tenant."""
+    return tenants_fan_out(documents_owed_sweep_tenant_task)
+
+
+@shared_task(name="documents.documents_owed_sweep_tenant")
+def documents_owed_sweep_tenant_task() -> dict:
+    """Queue again one tenant's document readings whose task or worker was lost (``recovery``)."""
+    return {"schema": connection.schema_name, "queued": documents_owed_requeue()}

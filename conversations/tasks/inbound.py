@@ -7,11 +7,14 @@ import logging
 
 from celery import shared_task
 from django.conf import settings
+from django.db import connection
 
 from bizmitra.graph_api.client import GraphError
+from bizmitra.periodic import tenants_fan_out
 from conversations.services.media import message_media_failed, message_media_fetch
+from conversations.services.sweeps import media_fetches_owed_requeue
 
-__all__ = ["media_fetch_task", "media_retry_delay"]
+__all__ = ["media_fetch_task", "media_owed_sweep_task", "media_owed_sweep_tenant_task", "media_retry_delay"]
 
 logger = logging.getLogger(__name__)
 
@@ -39,3 +42,15 @@ def media_fetch_task(self, message_id: int) -> None:
             raise self.retry(exc=exc, countdown=media_retry_delay(self.request.retries)) from exc
         logger.warning("media of message %s not downloaded: %s", message_id, exc)
         message_media_failed(message_id=message_id, error=str(exc) or type(exc).__name__)
+
+
+@shared_task(ignore_result=True)
+def media_owed_sweep_task() -> int:
+    """Beat entry point (public schema): fan the media sweep out to every active tenant."""
+    return tenants_fan_out(media_owed_sweep_tenant_task)
+
+
+@shared_task
+def media_owed_sweep_tenant_task() -> dict:
+    """Queue again the media downloads of one tenant whose task was lost (``services.sweeps``)."""
+    return {"schema": connection.schema_name, "queued": media_fetches_owed_requeue()}
