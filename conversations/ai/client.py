@@ -78,9 +78,11 @@ def chat_complete(
     timeout: float,
     api_key: str = "",
     tool_choice: str | None = None,
+    base_url: str = "",
 ) -> Completion:
-    """One chat completion; raises ``AITimeout`` or ``AIError``."""
-    client = _client(base_url=settings.OPENAI_BASE_URL, api_key=api_key or settings.OPENAI_API_KEY)
+    """One chat completion; raises ``AITimeout`` or ``AIError``. ``base_url``/``api_key``: the
+    tenant's own endpoint and key, empty for the platform's."""
+    client = _client(base_url=base_url or settings.OPENAI_BASE_URL, api_key=api_key or settings.OPENAI_API_KEY)
     kwargs: dict[str, Any] = {"model": model, "messages": messages, "temperature": temperature, "timeout": timeout}
     if tools:
         kwargs["tools"] = tools

@@ -37,4 +37,6 @@ def ai_endpoint_configured(*, config: AIAssistantSettings | None = None) -> bool
     if (urlsplit(settings.OPENAI_BASE_URL).hostname or "").lower() not in _KEYED_HOSTS:
         return True
     config = config if config is not None else ai_settings_get()
+    if config.base_url and (urlsplit(config.base_url).hostname or "").lower() not in _KEYED_HOSTS:
+        return True
     return bool(config.api_key)

@@ -34,6 +34,7 @@ from django.conf import settings as django_settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import connection, transaction
 
+from bizmitra import metrics
 from bizmitra.errors import ValidationFailed
 from conversations.ai import budgets, memory
 from conversations.ai.choices import CallOutcome, FallbackReason, ToolOutcome
@@ -156,6 +157,7 @@ def assistant_reply(*, conversation, inbound_message, system_prompt: str = "") -
                 temperature=config.temperature,
                 timeout=config.timeout_seconds,
                 api_key=str(config.api_key or ""),
+                base_url=config.base_url,
                 # The last round must end in text: no further round could answer a tool call.
                 tool_choice="none" if last_round else None,
             )
@@ -164,6 +166,7 @@ def assistant_reply(*, conversation, inbound_message, system_prompt: str = "") -
         except AIError as exc:
             return _failed(attempt, conversation, inbound_message, context, FallbackReason.AI_ERROR, str(exc))
         attempt.add(completion)
+        metrics.ai_completion(completion)
         budgets.tokens_record(schema_name=schema_name, tokens=completion.prompt_tokens + completion.completion_tokens)
 
         if not completion.tool_calls:
@@ -232,6 +235,7 @@ AI_SETTINGS_FIELDS = (
     "system_prompt",
     "temperature",
     "api_key",
+    "base_url",
     "business_profile",
     "knowledge",
     "daily_token_budget",
@@ -260,6 +264,36 @@ def ai_settings_update(**changes: Any) -> AIAssistantSettings:
     if changes:
         config.save(update_fields=[*changes, "updated_at"])
     return config
+
+
+def assistant_prompt_try(*, message: str) -> Completion:
+    """Ask the configured endpoint (the tenant's saved model, base URL, key and prompt) to
+    answer ``message`` as a customer's first message, for the settings page's "test the
+    prompt" box: no tools, no memory, no call log; the tokens count against today's budget.
+    Tenant schema. Raises ``ValidationFailed`` when no endpoint is configured, else
+    ``AITimeout``/``AIError`` with the provider's error."""
+    message = (message or "").strip()
+    if not message:
+        raise ValidationFailed("Write a message to test.", fields={"message": ["Write what a customer would send."]})
+    config = ai_settings_get()
+    if not ai_endpoint_configured(config=config):
+        raise ValidationFailed(AI_OFF_MESSAGE, fields={"message": [AI_OFF_MESSAGE + "."]})
+    completion = chat_complete(
+        model=config.model or django_settings.OPENAI_MODEL,
+        messages=[
+            {"role": "system", "content": system_prompt_build(config=config)},
+            {"role": "user", "content": message[:2000]},
+        ],
+        tools=None,
+        temperature=config.temperature,
+        timeout=config.timeout_seconds,
+        api_key=str(config.api_key or ""),
+        base_url=config.base_url,
+    )
+    budgets.tokens_record(
+        schema_name=connection.schema_name, tokens=completion.prompt_tokens + completion.completion_tokens
+    )
+    return completion
 
 
 def _history(*, schema_name: str, conversation, inbound_message) -> list[dict]:
@@ -314,6 +348,7 @@ def _failed(attempt, conversation, inbound_message, context: ToolContext, reason
 def _logged(
     reply: AssistantReply, attempt: _Attempt, conversation, inbound_message, *, outcome: str, reason: str, detail: str
 ) -> AssistantReply:
+    metrics.AI_CALLS.labels(outcome=outcome).inc()
     with transaction.atomic():
         log = AICallLog.objects.create(
             contact_id=conversation.contact_id,

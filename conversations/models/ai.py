@@ -45,6 +45,13 @@ class AIAssistantSettings(models.Model):
     temperature = models.FloatField(default=0.3, validators=[MinValueValidator(0.0), MaxValueValidator(2.0)])
     # A tenant may bring its own provider key; empty means the platform's OPENAI_API_KEY.
     api_key = EncryptedTextField(blank=True, default="")
+    base_url = models.URLField(
+        "OpenAI-compatible base URL",
+        max_length=500,
+        blank=True,
+        default="",
+        help_text="e.g. https://api.openai.com/v1 or a gateway's; empty: the platform's OPENAI_BASE_URL.",
+    )
     business_profile = models.TextField(
         blank=True, default="", help_text="Who the business is: products, prices, hours, area served, policies."
     )

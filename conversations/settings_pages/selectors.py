@@ -13,11 +13,15 @@ import json
 from dataclasses import dataclass, field
 from zoneinfo import available_timezones
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import connection
 
+from conversations.ai import budgets
+from conversations.ai.selectors import ai_endpoint_configured, ai_settings_get, knowledge_job_get
+from conversations.ai.services import system_prompt_build
 from conversations.engine.bots import bot_default_get
-from conversations.models import Bot, WorkingHours
+from conversations.models import KNOWLEDGE_MAX_CHARS, Bot, KnowledgeFetchJob, WorkingHours
 from conversations.selectors import user_is_owner
 from tenants.models import Tenant
 
@@ -87,3 +91,82 @@ def business_profile_get(*, user, bot: Bot | None = None) -> BusinessProfile:
         profile.name, profile.timezone, profile.away_message, profile.hours_enabled, sorted(hours.items())
     )
     return profile
+
+
+def secret_mask(secret: str) -> str:
+    """A stored key as the page shows it: ``sk-…a1b2`` (never the whole key)."""
+    secret = str(secret or "")
+    if not secret:
+        return ""
+    if len(secret) < 12:
+        return "…" + secret[-2:]
+    return f"{secret[:3]}…{secret[-4:]}"
+
+
+@dataclass
+class AIPage:
+    """The AI settings form: the saved values (the key only masked) and their version."""
+
+    enabled: bool
+    model: str
+    base_url: str
+    key_mask: str
+    system_prompt: str
+    daily_token_budget: str
+    per_contact_hourly_cap: str
+    version: str
+    endpoint_configured: bool = True
+    default_model: str = ""
+    default_base_url: str = ""
+    tokens_today: int = 0
+
+
+def ai_settings_version(config) -> str:
+    return fingerprint(config.updated_at.isoformat() if config.updated_at else "never saved")
+
+
+def ai_page_get(*, user) -> AIPage:
+    owner_check(user)
+    config = ai_settings_get()
+    return AIPage(
+        enabled=config.enabled,
+        model=config.model,
+        base_url=config.base_url,
+        key_mask=secret_mask(config.api_key),
+        system_prompt=config.system_prompt,
+        daily_token_budget=str(config.daily_token_budget),
+        per_contact_hourly_cap=str(config.per_contact_hourly_cap),
+        version=ai_settings_version(config),
+        endpoint_configured=ai_endpoint_configured(config=config),
+        default_model=settings.OPENAI_MODEL,
+        default_base_url=settings.OPENAI_BASE_URL,
+        tokens_today=budgets.tokens_used_today(schema_name=connection.schema_name),
+    )
+
+
+@dataclass
+class KnowledgePage:
+    url: str
+    fetched_at: object
+    knowledge_chars: int
+    preview: str
+    job: object = None
+
+
+def knowledge_page_get(*, user) -> KnowledgePage:
+    """The website knowledge page: source URL, last fetch, the latest job, and the system
+    message the AI is given (what it will be told)."""
+    owner_check(user)
+    config = ai_settings_get()
+    return KnowledgePage(
+        url=config.knowledge_source_url,
+        fetched_at=config.knowledge_fetched_at,
+        knowledge_chars=min(len(config.knowledge), KNOWLEDGE_MAX_CHARS),
+        preview=system_prompt_build(config=config),
+        job=KnowledgeFetchJob.objects.order_by("-created_at").first(),
+    )
+
+
+def knowledge_job_for(*, user, job_id):
+    owner_check(user)
+    return knowledge_job_get(job_id=job_id)

@@ -13,9 +13,16 @@ from datetime import time
 from django.db import connection, transaction
 
 from bizmitra.errors import Conflict, ValidationFailed
+from conversations.ai.services import ai_settings_update
 from conversations.engine.bots import bot_audit_record, bot_default_get
-from conversations.models import Bot, BotAuditLog, WorkingHours
-from conversations.settings_pages.selectors import BusinessProfile, business_profile_get, owner_check, tenant_row
+from conversations.models import AIAssistantSettings, Bot, BotAuditLog, WorkingHours
+from conversations.settings_pages.selectors import (
+    BusinessProfile,
+    ai_settings_version,
+    business_profile_get,
+    owner_check,
+    tenant_row,
+)
 from tenants.models import Tenant
 from tenants.services import tenant_profile_update
 
@@ -100,3 +107,62 @@ def business_profile_save(
     )
     bot_audit_record(bot=bot, action=BotAuditLog.Action.UPDATED, by=user, detail="business hours and away message")
     return business_profile_get(user=user, bot=bot)
+
+
+def _count(fields: dict, name: str, raw: str, label: str) -> int | None:
+    try:
+        value = int(str(raw).strip().replace(",", "").replace("_", ""))
+    except ValueError:
+        fields[name] = [f"{label} is a whole number, e.g. 200000."]
+        return None
+    if value < 0:
+        fields[name] = [f"{label} cannot be negative (0 turns AI answers off)."]
+        return None
+    if value > 2_000_000_000:
+        fields[name] = [f"{label} is at most 2,000,000,000."]
+        return None
+    return value
+
+
+@transaction.atomic
+def ai_settings_save(
+    *,
+    user,
+    version: str,
+    enabled: bool,
+    model: str,
+    base_url: str,
+    api_key: str,
+    clear_api_key: bool,
+    system_prompt: str,
+    daily_token_budget: str,
+    per_contact_hourly_cap: str,
+):
+    """Save the AI settings form through ``ai_settings_update``. ``api_key`` is write-only:
+    blank keeps the stored key (``clear_api_key`` removes it). Raises ``Conflict`` for a
+    stale ``version`` and ``ValidationFailed`` naming each bad field."""
+    owner_check(user)
+    # Created here (and locked) on the first save, so a second first save waits and then
+    # finds a saved row: its version no longer matches and it is refused.
+    config, created = AIAssistantSettings.objects.select_for_update().get_or_create(pk=AIAssistantSettings.SINGLETON_PK)
+    if version != ai_settings_version(AIAssistantSettings() if created else config):
+        raise stale_conflict()
+    fields: dict[str, list[str]] = {}
+    changes = {
+        "enabled": bool(enabled),
+        "model": (model or "").strip(),
+        "base_url": (base_url or "").strip(),
+        "system_prompt": (system_prompt or "").strip(),
+        "daily_token_budget": _count(fields, "daily_token_budget", daily_token_budget, "The daily budget"),
+        "per_contact_hourly_cap": _count(fields, "per_contact_hourly_cap", per_contact_hourly_cap, "The hourly cap"),
+    }
+    if len(changes["model"]) > 100:
+        fields["model"] = ["At most 100 characters."]
+    api_key = (api_key or "").strip()
+    if api_key:
+        changes["api_key"] = api_key
+    elif clear_api_key:
+        changes["api_key"] = ""
+    if fields:
+        raise ValidationFailed("Some fields need a fix.", fields=fields)
+    return ai_settings_update(**changes)

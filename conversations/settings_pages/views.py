@@ -10,9 +10,12 @@ from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from bizmitra.errors import ApplicationError
+from conversations.ai.client import AIError, AITimeout
+from conversations.ai.knowledge import knowledge_fetch_start
+from conversations.ai.services import assistant_prompt_try
 from conversations.settings_pages import selectors, services
 from conversations.settings_pages.access import owner_required
 
@@ -74,3 +77,112 @@ def profile_page(request: HttpRequest) -> HttpResponse:
     return _page_or_fragment(
         request, "conversations/settings/profile.html", "conversations/settings/_profile_form.html", context, status
     )
+
+
+def _errors_of(exc: ApplicationError) -> dict:
+    return exc.fields or {"form": [exc.message]}
+
+
+def _status_of(exc: ApplicationError) -> int:
+    return exc.http_status if 400 <= exc.http_status < 500 else 422
+
+
+@owner_required
+@require_http_methods(["GET", "POST"])
+def ai_page(request: HttpRequest) -> HttpResponse:
+    context = {"errors": {}, "saved": False}
+    status = 200
+    if request.method == "POST":
+        post = request.POST
+        try:
+            services.ai_settings_save(
+                user=request.user,
+                version=post.get("version", ""),
+                enabled=post.get("enabled") == "on",
+                model=post.get("model", ""),
+                base_url=post.get("base_url", ""),
+                api_key=post.get("api_key", ""),
+                clear_api_key=post.get("clear_api_key") == "on",
+                system_prompt=post.get("system_prompt", ""),
+                daily_token_budget=post.get("daily_token_budget", ""),
+                per_contact_hourly_cap=post.get("per_contact_hourly_cap", ""),
+            )
+            context["saved"] = True
+        except ApplicationError as exc:
+            context["errors"], status = _errors_of(exc), _status_of(exc)
+    page = selectors.ai_page_get(user=request.user)
+    if context["errors"]:
+        # Show what was typed (never the key), with the version the form was opened with.
+        post = request.POST
+        page.enabled = post.get("enabled") == "on"
+        for name in ("model", "base_url", "system_prompt", "daily_token_budget", "per_contact_hourly_cap"):
+            setattr(page, name, post.get(name, ""))
+        page.version = post.get("version", "")
+    context["ai"] = page
+    return _page_or_fragment(
+        request, "conversations/settings/ai.html", "conversations/settings/_ai_form.html", context, status
+    )
+
+
+@owner_required
+@require_POST
+def ai_prompt_test(request: HttpRequest) -> HttpResponse:
+    """The "test the prompt" box: the configured endpoint's answer, or its error."""
+    message = request.POST.get("message", "")
+    context = {"message": message, "answer": None, "error": "", "errors": {}}
+    status = 200
+    try:
+        context["answer"] = assistant_prompt_try(message=message)
+    except ApplicationError as exc:
+        context["errors"], status = _errors_of(exc), _status_of(exc)
+    except (AITimeout, AIError) as exc:
+        # The provider's own words: the owner fixes the key, URL or model from them.
+        context["error"] = str(exc)
+    if request.htmx:
+        return render(request, "conversations/settings/_ai_test.html", context, status=status)
+    page_context = {"ai": selectors.ai_page_get(user=request.user), "errors": {}, "saved": False, "test": context}
+    return render(request, "conversations/settings/ai.html", page_context, status=status)
+
+
+@owner_required
+@require_GET
+def knowledge_page(request: HttpRequest) -> HttpResponse:
+    page = selectors.knowledge_page_get(user=request.user)
+    return render(request, "conversations/settings/knowledge.html", {"k": page, "job": page.job, "errors": {}})
+
+
+@owner_required
+@require_POST
+def knowledge_fetch(request: HttpRequest) -> HttpResponse:
+    """Fetch again: start a ``KnowledgeFetchJob``; answers the progress card, which polls."""
+    url = request.POST.get("url", "")
+    try:
+        job = knowledge_fetch_start(url=url, requested_by=request.user)
+    except ApplicationError as exc:
+        page = selectors.knowledge_page_get(user=request.user)
+        page.url = url
+        context = {"k": page, "job": page.job, "errors": _errors_of(exc)}
+        template = (
+            "conversations/settings/_knowledge_form.html" if request.htmx else "conversations/settings/knowledge.html"
+        )
+        return render(request, template, context, status=_status_of(exc))
+    if not request.htmx:
+        return redirect("/settings/knowledge/")
+    page = selectors.knowledge_page_get(user=request.user)
+    page.url = job.url
+    return render(request, "conversations/settings/_knowledge_form.html", {"k": page, "job": job, "errors": {}})
+
+
+@owner_required
+@require_GET
+def knowledge_job(request: HttpRequest, job_id) -> HttpResponse:
+    """The progress card of one fetch (polled while it runs); when it ends, the summary and
+    the preview are swapped too (out of band)."""
+    job = selectors.knowledge_job_for(user=request.user, job_id=job_id)
+    if job is None:
+        return render(request, "conversations/settings/_knowledge_job.html", {"job": None}, status=404)
+    context = {"job": job}
+    if job.status in ("done", "failed"):
+        context["k"] = selectors.knowledge_page_get(user=request.user)
+        context["oob"] = True
+    return render(request, "conversations/settings/_knowledge_job.html", context)

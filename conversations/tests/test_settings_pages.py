@@ -139,3 +139,145 @@ def test_hours_parse_reads_ranges_and_refuses_nonsense():
     assert hours_parse("9-24") == [(time(9), time(0))]
     with pytest.raises(ValueError, match="not a time range"):
         hours_parse("morning")
+
+
+def _ai_version(alpha) -> str:
+    from conversations.settings_pages.selectors import ai_page_get
+
+    with schema_context(alpha.tenant.schema_name):
+        return ai_page_get(user=_owner(alpha)).version
+
+
+def _ai_post(client, version: str, **overrides):
+    data = {
+        "version": version,
+        "enabled": "on",
+        "model": "test-model",
+        "base_url": "",
+        "api_key": "",
+        "system_prompt": "Be brief.",
+        "daily_token_budget": "50000",
+        "per_contact_hourly_cap": "5",
+    }
+    data.update(overrides)
+    return client.post("/settings/ai/", data, HTTP_HX_REQUEST="true")
+
+
+@pytest.mark.django_db
+def test_ai_key_is_write_only_masked_and_kept_when_blank(alpha):
+    from conversations.ai.selectors import ai_settings_get
+
+    client = tenant_client(alpha, login=True)
+    response = _ai_post(client, _ai_version(alpha), api_key="sk-test-0123456789a1b2")
+    assert response.status_code == 200, response.content.decode()
+    body = response.content.decode()
+    assert "sk-…a1b2" in body and "sk-test-0123456789a1b2" not in body
+    response = _ai_post(client, _ai_version(alpha), api_key="", daily_token_budget="60000")
+    assert response.status_code == 200
+    with schema_context(alpha.tenant.schema_name):
+        config = ai_settings_get()
+        assert (str(config.api_key), config.daily_token_budget, config.per_contact_hourly_cap) == (
+            "sk-test-0123456789a1b2",
+            60000,
+            5,
+        )
+    assert "sk-test-0123456789a1b2" not in client.get("/settings/ai/").content.decode()
+
+
+@pytest.mark.django_db
+def test_ai_bad_numbers_and_url_are_refused_inline(alpha):
+    client = tenant_client(alpha, login=True)
+    response = _ai_post(client, _ai_version(alpha), daily_token_budget="lots", per_contact_hourly_cap="-1")
+    assert response.status_code == 422
+    body = response.content.decode()
+    assert 'id="f-budget-error"' in body and "whole number" in body
+    assert 'id="f-cap-error"' in body and "cannot be negative" in body
+    response = _ai_post(client, _ai_version(alpha), base_url="not a url")
+    assert response.status_code == 422
+    assert 'id="f-base-url-error"' in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_ai_stale_form_is_refused(alpha):
+    client = tenant_client(alpha, login=True)
+    opened = _ai_version(alpha)
+    assert _ai_post(client, opened, model="first-model").status_code == 200
+    response = _ai_post(client, opened, model="second-model")
+    assert response.status_code == 409
+    assert "Changed by someone else" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_ai_test_box_shows_the_endpoints_answer_and_its_error(alpha, ai_server):
+    client = tenant_client(alpha, login=True)
+    assert _ai_post(client, _ai_version(alpha), base_url=ai_server.base_url).status_code == 200
+    ai_server.reply("Yes, we open 10–14 on Sundays.")
+    response = client.post("/settings/ai/test/", {"message": "Open on Sunday?"}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    assert "Yes, we open 10–14 on Sundays." in response.content.decode()
+    sent = ai_server.requests[-1]
+    assert sent["model"] == "test-model"
+    assert sent["messages"][0]["role"] == "system" and "Be brief." in sent["messages"][0]["content"]
+    assert sent["messages"][-1] == {"role": "user", "content": "Open on Sunday?"}
+    # Nothing scripted: the local server answers 500, and the page shows the provider's error.
+    response = client.post("/settings/ai/test/", {"message": "Again?"}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    assert "The AI endpoint answered with an error" in response.content.decode()
+    assert "HTTP 500" in response.content.decode()
+    empty = client.post("/settings/ai/test/", {"message": " "}, HTTP_HX_REQUEST="true")
+    assert empty.status_code == 422
+
+
+SITE = {
+    "/": "<html><head><title>Alpha Dental</title></head><body><main><h1>Alpha Dental</h1>"
+    "<p>We clean, whiten and straighten teeth in Pune. Open Monday to Saturday, 9 to 6.</p>"
+    '<p>See our <a href="/prices">prices</a>.</p></main></body></html>',
+    "/prices": "<html><head><title>Prices</title></head><body><main><h1>Prices</h1>"
+    "<p>A cleaning costs 1500 rupees and whitening costs 6000 rupees, payable by UPI or card.</p>"
+    "</main></body></html>",
+}
+
+
+@pytest.fixture
+def website(httpserver):
+    for path, html in SITE.items():
+        httpserver.expect_request(path).respond_with_data(html, content_type="text/html; charset=utf-8")
+    return httpserver
+
+
+@pytest.mark.django_db
+def test_fetch_again_shows_progress_then_the_knowledge(alpha, website):
+    from conversations.ai.knowledge import knowledge_fetch_run
+    from conversations.models import KnowledgeFetchJob
+
+    client = tenant_client(alpha, login=True)
+    assert "Never fetched" in client.get("/settings/knowledge/").content.decode()
+    response = client.post("/settings/knowledge/fetch/", {"url": website.url_for("/")}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert 'hx-trigger="every 1s"' in body and "Queued" in body
+    with schema_context(alpha.tenant.schema_name):
+        job = KnowledgeFetchJob.objects.get()
+        knowledge_fetch_run(job_id=job.pk)
+    poll = client.get(f"/settings/knowledge/jobs/{job.pk}/", HTTP_HX_REQUEST="true").content.decode()
+    assert "every 1s" not in poll and "Done" in poll
+    assert "<strong>2</strong> pages read" in poll
+    assert 'hx-swap-oob="true"' in poll and "1500 rupees" in poll
+    page = client.get("/settings/knowledge/").content.decode()
+    assert "Last fetched" in page and "# Knowledge" in page and "6000 rupees" in page
+
+
+@pytest.mark.django_db
+def test_fetch_again_refuses_a_bad_url_inline(alpha):
+    client = tenant_client(alpha, login=True)
+    response = client.post("/settings/knowledge/fetch/", {"url": "ftp://example.com"}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 422
+    assert 'id="f-url-error"' in response.content.decode()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", ["/settings/profile/", "/settings/ai/", "/settings/knowledge/"])
+def test_agent_gets_403_for_every_page(alpha, path):
+    client = _agent_client(alpha)
+    assert client.get(path).status_code == 403
+    assert client.post(path, {}).status_code == 403
