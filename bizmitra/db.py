@@ -11,12 +11,17 @@ hand. Runs on the connection's current schema (django-tenants' search path).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.db import connections, router
 from django.db.models import Model
 from django.db.models.fields import AutoFieldMixin
+
+# An explicit cast to varchar(n) cuts longer text without a word; the INSERT's own assignment
+# cast refuses it ("value too long"), so the arrays are cast to the unbounded type.
+_LENGTH_MODIFIER = re.compile(r"^(varchar)\(\d+\)$")
 
 GREATEST = "GREATEST({old}, {new})"
 """Only ever moves forward (PostgreSQL's GREATEST skips NULLs, so a first value is taken)."""
@@ -69,6 +74,7 @@ def insert_on_conflict(
     casts = [field.cast_db_type(connection) for field in fields]
     if None in casts:
         raise TypeError(f"{model.__name__}: every field needs a database type")
+    casts = [_LENGTH_MODIFIER.sub(r"\1", cast) for cast in casts]
     columns = ", ".join(quote(f.column) for f in fields)
     # One array parameter per column, unnested in order: the statement text stays short and
     # the same for any number of rows (psycopg caches its parsing; no 65,535-parameter cap),

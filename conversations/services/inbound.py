@@ -1,7 +1,16 @@
 """Inbound WhatsApp writes in a tenant's schema: contacts, conversations, messages, media.
 
-``inbound_part_store`` is what ``conversations.whatsapp.ingest`` calls for each tenant's
-share of a webhook. A part costs a fixed number of statements whatever its size (issue 9:
+``inbound_delivery_process`` (the Celery task's service) routes a stored delivery: the
+channel (``conversations.whatsapp.ingest``) claims and parses it, this module finds each
+part's tenant and calls ``inbound_part_store`` inside ``tenant_context``. One message that
+cannot be stored never sinks its neighbours (issue 13 §0): the parser already cleaned or
+rejected what it could see, and when the part's bulk statements still fail the part is
+stored again message by message, each one the database refuses becoming a rejected
+``UnroutedEvent`` with the reason (the delivery is done, not retried forever). A lost
+database connection is not a rejection: the delivery fails and the sweeper retries it.
+
+``inbound_part_store`` is what is called for each tenant's share of a webhook. A part costs
+a fixed number of statements whatever its size (issue 9:
 a burst is stored at thousands of messages a second, not row by row): one read of the
 wamids already stored, one multi-row upsert each for contacts, conversations and messages
 (``bizmitra.db.insert_on_conflict``), one read of reaction targets when there are
@@ -23,10 +32,11 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from django.db import IntegrityError, transaction
+from django.db import DataError, IntegrityError, transaction
 from django.db.models import Case, DateTimeField, F, IntegerField, Q, Value, When
 from django.db.models.functions import Greatest
 from django.utils import timezone
+from django_tenants.utils import tenant_context
 
 from bizmitra.db import GREATEST, NEW_UNLESS_EMPTY, OLD_UNLESS_NULL, insert_on_conflict
 from bizmitra.events import publish
@@ -38,9 +48,107 @@ from conversations.services.media import (  # noqa: F401  message_media_* re-exp
     message_media_fetch,
 )
 from conversations.services.statuses import status_apply
-from conversations.whatsapp.parsing import STATUS_RANK, InboundMessage, StatusUpdate
+from conversations.whatsapp.ingest import Claim, Part, Unrouted, delivery_claim, delivery_finish, delivery_parse
+from conversations.whatsapp.models import UnroutedEvent
+from conversations.whatsapp.parsing import MESSAGES_FIELD, STATUS_RANK, InboundMessage, StatusUpdate
+from tenants.models import PhoneNumber
 
 logger = logging.getLogger(__name__)
+
+_ITEM_REFUSED = (DataError, IntegrityError, ValueError, OverflowError, TypeError)
+"""Errors a value of one message can cause. Any other (the database unreachable, a tenant's
+tables missing) says nothing about the message: the delivery fails and is retried."""
+
+
+def inbound_delivery_process(*, delivery_id: int) -> bool:
+    """Claim a stored delivery and write what it carries into the tenants' schemas.
+
+    Returns False when there was nothing to do (already processed, being processed by
+    another worker, or gone). Holds the delivery's row lock until done. Each tenant's part
+    runs in its own savepoint: a part that fails for want of the database is recorded in
+    ``error`` (state ``failed``, retried by the sweeper) without undoing the others.
+    Reprocessing is harmless: messages are unique on wamid and statuses only move forward.
+    """
+    with transaction.atomic():
+        claim = delivery_claim(delivery_id=delivery_id)
+        if claim is None:
+            return False
+        try:
+            with transaction.atomic():
+                problems = _delivery_route(claim)
+        except Exception as exc:  # recorded on the delivery and retried; never lost
+            logger.exception("webhook delivery %s could not be processed", delivery_id)
+            problems = [f"{type(exc).__name__}: {exc}"]
+        delivery_finish(delivery_id=delivery_id, problems=problems)
+    return True
+
+
+def _delivery_route(claim: Claim) -> list[str]:
+    unrouted = Unrouted(claim.delivery_id)
+    parts = delivery_parse(claim, unrouted)
+    problems = inbound_parts_route(parts=parts, unrouted=unrouted)
+    unrouted.save()
+    return problems
+
+
+def inbound_parts_route(*, parts: dict[str, Part], unrouted: Unrouted) -> list[str]:
+    """Store each part in its tenant's schema; return the problems that warrant a retry.
+
+    Parts of unknown or inactive numbers, Meta's ``value.errors`` and the messages or
+    statuses the database refuses go to ``unrouted`` (saved by the caller).
+    """
+    numbers = {
+        n.phone_number_id: n
+        for n in PhoneNumber.objects.select_related("tenant").filter(phone_number_id__in=list(parts))
+    }
+    problems: list[str] = []
+    for phone_number_id in sorted(parts):
+        part = parts[phone_number_id]
+        number = numbers.get(phone_number_id)
+        if number is None or not number.is_active or not number.tenant.is_active:
+            reason = "unknown phone_number_id" if number is None else "phone number or tenant inactive"
+            unrouted.keep(reason, part.as_payload(), phone_number_id=phone_number_id, field_name=MESSAGES_FIELD)
+            continue
+        for error in part.errors:
+            logger.warning("meta reported error %s (%s) for %s", error.code, error.title, phone_number_id)
+            unrouted.keep(f"webhook error {error.code}: {error.title}", error.raw, phone_number_id=phone_number_id)
+        if not part.messages and not part.statuses:
+            continue
+        try:
+            try:
+                # The part's savepoint is the bulk statements' too: a good part costs nothing more.
+                with transaction.atomic(), tenant_context(number.tenant):
+                    inbound_part_store(messages=part.messages, statuses=part.statuses)
+            except _ITEM_REFUSED:
+                logger.warning("part for %s refused in bulk; storing it item by item", phone_number_id, exc_info=True)
+                with tenant_context(number.tenant):
+                    _part_store_each(part, unrouted)
+        except Exception as exc:  # this tenant's part only; the others stay stored
+            logger.exception("webhook part for %s failed", phone_number_id)
+            problems.append(f"{phone_number_id} ({number.tenant.schema_name}): {type(exc).__name__}: {exc}")
+    return problems
+
+
+def _part_store_each(part: Part, unrouted: Unrouted) -> None:
+    items: list[tuple[str, InboundMessage | StatusUpdate]] = [("message", m) for m in part.messages]
+    items += [("status", s) for s in part.statuses]
+    for kind, item in items:
+        try:
+            with transaction.atomic():
+                if kind == "message":
+                    inbound_part_store(messages=[item])
+                else:
+                    inbound_part_store(messages=(), statuses=[item])
+        except _ITEM_REFUSED as exc:  # this item only: the database refused it
+            logger.warning("%s %s rejected: %s", kind, item.wamid[:80], exc)
+            unrouted.keep(
+                f"{kind} rejected by the database: {type(exc).__name__}: {exc}",
+                item.raw,
+                phone_number_id=part.phone_number_id,
+                field_name=MESSAGES_FIELD,
+                kind=UnroutedEvent.Kind.REJECTED,
+            )
+
 
 _ContactKey = tuple[str, str]
 """(wa_id or "", user_id or ""): how one inbound message names its sender."""
@@ -363,7 +471,9 @@ def _when(timestamp: int) -> datetime:
 
 
 def _int_or_none(value) -> int | None:
+    # Meta's error codes go in an `integer` column: anything else is unknown, not an error.
     try:
-        return int(value)
-    except (TypeError, ValueError):
+        number = int(value)
+    except (TypeError, ValueError, OverflowError):
         return None
+    return number if -(2**31) <= number < 2**31 else None

@@ -30,7 +30,7 @@ def _pretty_json(value, limit: int = BODY_PREVIEW_CHARS) -> str:
 class UnroutedEventInline(admin.TabularInline):
     model = UnroutedEvent
     extra = 0
-    fields = ("created_at", "phone_number_id", "field", "reason")
+    fields = ("created_at", "kind", "phone_number_id", "field", "reason")
     readonly_fields = fields
     show_change_link = True
     can_delete = False
@@ -99,11 +99,11 @@ class WebhookDeliveryAdmin(PublicOnlyAdmin):
 
 @admin.register(UnroutedEvent, site=platform_admin_site)
 class UnroutedEventAdmin(PublicOnlyAdmin):
-    list_display = ("created_at", "phone_number_id", "field", "reason", "delivery_link")
-    list_filter = ("field",)
+    list_display = ("created_at", "kind", "phone_number_id", "field", "reason", "delivery_link")
+    list_filter = ("kind", "field")
     search_fields = ("phone_number_id", "reason")
     date_hierarchy = "created_at"
-    fields = ("created_at", "delivery_link", "phone_number_id", "field", "reason", "payload_preview")
+    fields = ("created_at", "delivery_link", "kind", "phone_number_id", "field", "reason", "payload_preview")
     readonly_fields = fields
 
     @admin.display(description="delivery")

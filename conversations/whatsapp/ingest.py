@@ -10,9 +10,12 @@ leader by an advisory lock) LISTENs and publishes batched ``webhook_process_batc
 NOTIFY is not durable, so the sweeper (``webhook_sweep_task``, beat, every
 ``SWEEP_EVERY_SECONDS``) re-enqueues deliveries left pending or failed (``deliveries_due``).
 Everything else runs later in those Celery tasks (``conversations.whatsapp.tasks``):
-``delivery_process`` claims a stored delivery, parses it with ``parse_webhook``, splits it by
-``metadata.phone_number_id`` and hands each part to its tenant's services inside
-``tenant_context``; what cannot be routed becomes an ``UnroutedEvent``.
+``delivery_claim`` locks a stored delivery, ``delivery_parse`` parses it with ``parse_webhook``
+and splits it by ``metadata.phone_number_id``, and ``delivery_finish`` records the outcome; the
+routing of each part to its tenant's services, inside ``tenant_context``, is
+``conversations.services.inbound.inbound_delivery_process`` (the channel verifies, stores and
+parses; it does not import the services, see the ``channel-below-services`` contract). What
+cannot be routed or stored becomes an ``UnroutedEvent``.
 """
 
 from __future__ import annotations
@@ -26,18 +29,20 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db import InterfaceError, OperationalError, connection
 from django.utils import timezone
-from django_tenants.utils import tenant_context
 
+from bizmitra import metrics
 from conversations.whatsapp.models import UnroutedEvent, WebhookDelivery
 from conversations.whatsapp.parsing import (
+    MESSAGES_FIELD,
     InboundMessage,
     MalformedWebhook,
     ParsedWebhook,
     StatusUpdate,
     WebhookError,
     parse_webhook,
+    storable_or_excerpt,
 )
 from conversations.whatsapp.signature import signature_matches
 from tenants.models import PhoneNumber
@@ -73,7 +78,7 @@ _INSERT_SQL = (
 _CLAIM_SQL = (
     f"UPDATE {_TABLE} SET attempts = attempts + 1 WHERE id = ("
     f"SELECT id FROM {_TABLE} WHERE id = %s AND state <> 'processed' FOR UPDATE SKIP LOCKED"
-    ") RETURNING body, attempts"
+    ") RETURNING body, attempts, received_at"
 )
 # Failed deliveries come back after 30 s, 60 s, 120 s … (at most an hour) until MAX_ATTEMPTS.
 _DUE_SQL = (
@@ -166,7 +171,7 @@ def _tenant_signature_valid(body: bytes, header: str, by_secret: dict[str, froze
 def _phone_number_ids_in(body: bytes) -> set[str]:
     try:
         payload = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return set()
     ids: set[str] = set()
     entries = payload.get("entry") if isinstance(payload, dict) else None
@@ -211,8 +216,131 @@ def _insert(body: bytes) -> int:
 # -- processing (Celery) ----------------------------------------------------------------------
 
 
+def delivery_process(*, delivery_id: int) -> bool:
+    """Claim, parse and route a stored delivery: ``inbound_delivery_process`` in the services.
+
+    Kept here for the callers that named it before routing moved to
+    ``conversations.services.inbound`` (issue 9 §3); the import-linter contract
+    ``channel-below-services`` lists this one forwarding import as its exception.
+    """
+    from conversations.services.inbound import inbound_delivery_process
+
+    return inbound_delivery_process(delivery_id=delivery_id)
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A delivery claimed for processing (its row locked until the transaction ends)."""
+
+    delivery_id: int
+    body: bytes
+    attempts: int
+    received_at: int
+    """Unix seconds of the delivery's arrival: what impossible timestamps become."""
+
+
+def delivery_claim(*, delivery_id: int) -> Claim | None:
+    """Lock and count an attempt on a stored delivery; None when it is done, taken or gone.
+
+    Call inside a transaction (the row lock is held until it ends), then
+    ``delivery_finish`` in the same transaction.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(_CLAIM_SQL, (delivery_id,))
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    return Claim(delivery_id, bytes(row[0]), row[1], int(row[2].timestamp()))
+
+
+def delivery_finish(*, delivery_id: int, problems: list[str]) -> None:
+    """Record the outcome of a claimed delivery: processed, or failed (the sweeper retries)."""
+    metrics.WEBHOOK_DELIVERIES.labels(outcome="failed" if problems else "processed").inc()
+    WebhookDelivery.objects.filter(pk=delivery_id).update(
+        state=WebhookDelivery.State.FAILED if problems else WebhookDelivery.State.PROCESSED,
+        processed_at=timezone.now(),
+        error="\n".join(problems)[:10_000],
+    )
+
+
+class Unrouted:
+    """Collects what a delivery could not store as sent, saved in one statement (``save``)."""
+
+    def __init__(self, delivery_id: int) -> None:
+        self.delivery_id = delivery_id
+        self.events: list[UnroutedEvent] = []
+
+    def keep(
+        self,
+        reason: str,
+        payload: Any,
+        *,
+        phone_number_id: str = "",
+        field_name: str = "",
+        kind: str = UnroutedEvent.Kind.UNROUTED,
+    ) -> None:
+        self.events.append(
+            UnroutedEvent(
+                delivery_id=self.delivery_id,
+                phone_number_id=phone_number_id[:64],
+                field=field_name[:64],
+                kind=kind,
+                reason=reason[:255],
+                payload=payload,
+            )
+        )
+
+    def save(self) -> None:
+        UnroutedEvent.objects.bulk_create(self.events)
+
+
+def delivery_parse(claim: Claim, unrouted: Unrouted) -> dict[str, Part]:
+    """The claimed body parsed and split per business phone number.
+
+    Whatever cannot go to a number is given to ``unrouted``: a body that is not a webhook,
+    changes we do not type, items without a number, id or sender, rejected items (with their
+    reason) and notes on items the parser cleaned. A re-attempt first forgets what an earlier
+    attempt kept aside.
+    """
+    if claim.attempts > 1:
+        UnroutedEvent.objects.filter(delivery_id=claim.delivery_id).delete()
+    payload: Any = None
+    try:
+        payload = json.loads(claim.body)
+        parsed = parse_webhook(payload, received_at=claim.received_at)
+    except (ValueError, RecursionError) as exc:
+        if isinstance(exc, MalformedWebhook):
+            reason, shown = exc.reason, storable_or_excerpt(payload)
+        else:
+            reason, shown = "body is not JSON", claim.body[:100_000].decode("utf-8", "replace").replace("\x00", "")
+        metrics.WEBHOOK_PARSE_FAILURES.labels(reason="not_a_webhook").inc()
+        unrouted.keep(f"not a WhatsApp webhook: {reason}", {"body": shown})
+        return {}
+    for change in parsed.other_changes:
+        reason = "not a messages change" if change.field else "unreadable item"
+        unrouted.keep(reason, change.raw, field_name=change.field)
+    for item in parsed.rejected:
+        unrouted.keep(
+            f"{item.kind} rejected: {item.reason}",
+            item.raw,
+            phone_number_id=item.phone_number_id,
+            field_name=MESSAGES_FIELD,
+            kind=UnroutedEvent.Kind.REJECTED,
+        )
+    for message in parsed.messages:
+        if message.notes:
+            unrouted.keep(
+                "; ".join(message.notes),
+                {"wamid": message.wamid, "timestamp": message.raw.get("timestamp")},
+                phone_number_id=message.phone_number_id,
+                field_name=MESSAGES_FIELD,
+                kind=UnroutedEvent.Kind.CLEANED,
+            )
+    return _split(parsed, unrouted.keep)
+
+
 @dataclass
-class _Part:
+class Part:
     """What one webhook carried for one business phone number."""
 
     phone_number_id: str
@@ -231,99 +359,11 @@ class _Part:
         }
 
 
-def delivery_process(*, delivery_id: int) -> bool:
-    """Claim a stored delivery and write what it carries into the tenants' schemas.
+def _split(parsed: ParsedWebhook, keep: Callable[..., None]) -> dict[str, Part]:
+    parts: dict[str, Part] = {}
 
-    Returns False when there was nothing to do (already processed, being processed by
-    another worker, or gone). Holds the delivery's row lock until done. Each tenant's part
-    runs in its own savepoint: a failing part is recorded in ``error`` (state ``failed``,
-    retried by the sweeper) without undoing the others. Reprocessing is harmless: messages
-    are unique on wamid and statuses only move forward.
-    """
-    with transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(_CLAIM_SQL, (delivery_id,))
-            row = cursor.fetchone()
-        if row is None:
-            return False
-        try:
-            with transaction.atomic():
-                problems = _route(delivery_id, bytes(row[0]), first_attempt=row[1] == 1)
-        except Exception as exc:  # recorded on the delivery and retried; never lost
-            logger.exception("webhook delivery %s could not be processed", delivery_id)
-            problems = [f"{type(exc).__name__}: {exc}"]
-        WebhookDelivery.objects.filter(pk=delivery_id).update(
-            state=WebhookDelivery.State.FAILED if problems else WebhookDelivery.State.PROCESSED,
-            processed_at=timezone.now(),
-            error="\n".join(problems)[:10_000],
-        )
-    return True
-
-
-def _route(delivery_id: int, body: bytes, *, first_attempt: bool) -> list[str]:
-    from conversations.services.inbound import inbound_part_store
-
-    if not first_attempt:  # reprocessing replaces what an earlier attempt kept aside
-        UnroutedEvent.objects.filter(delivery_id=delivery_id).delete()
-    unrouted: list[UnroutedEvent] = []
-
-    def keep(reason: str, payload: Any, *, phone_number_id: str = "", field_name: str = "") -> None:
-        unrouted.append(
-            UnroutedEvent(
-                delivery_id=delivery_id,
-                phone_number_id=phone_number_id[:64],
-                field=field_name[:64],
-                reason=reason[:255],
-                payload=payload,
-            )
-        )
-
-    try:
-        payload = json.loads(body)
-        parsed = parse_webhook(payload)
-    except ValueError as exc:
-        reason = exc.reason if isinstance(exc, MalformedWebhook) else "body is not JSON"
-        shown = payload if isinstance(exc, MalformedWebhook) else body[:100_000].decode("utf-8", "replace")
-        keep(f"not a WhatsApp webhook: {reason}", {"body": shown})
-        UnroutedEvent.objects.bulk_create(unrouted)
-        return []
-
-    for change in parsed.other_changes:
-        keep("not a messages change" if change.field else "unreadable item", change.raw, field_name=change.field)
-    parts = _split(parsed, keep)
-    numbers = {
-        n.phone_number_id: n
-        for n in PhoneNumber.objects.select_related("tenant").filter(phone_number_id__in=list(parts))
-    }
-
-    problems: list[str] = []
-    for phone_number_id in sorted(parts):
-        part = parts[phone_number_id]
-        number = numbers.get(phone_number_id)
-        if number is None or not number.is_active or not number.tenant.is_active:
-            reason = "unknown phone_number_id" if number is None else "phone number or tenant inactive"
-            keep(reason, part.as_payload(), phone_number_id=phone_number_id, field_name="messages")
-            continue
-        for error in part.errors:
-            logger.warning("meta reported error %s (%s) for %s", error.code, error.title, phone_number_id)
-            keep(f"webhook error {error.code}: {error.title}", error.raw, phone_number_id=phone_number_id)
-        if not part.messages and not part.statuses:
-            continue
-        try:
-            with transaction.atomic(), tenant_context(number.tenant):
-                inbound_part_store(messages=part.messages, statuses=part.statuses)
-        except Exception as exc:  # this tenant's part only; the others stay stored
-            logger.exception("webhook delivery %s: part for %s failed", delivery_id, phone_number_id)
-            problems.append(f"{phone_number_id} ({number.tenant.schema_name}): {type(exc).__name__}: {exc}")
-    UnroutedEvent.objects.bulk_create(unrouted)
-    return problems
-
-
-def _split(parsed: ParsedWebhook, keep: Callable[..., None]) -> dict[str, _Part]:
-    parts: dict[str, _Part] = {}
-
-    def part(phone_number_id: str) -> _Part:
-        return parts.setdefault(phone_number_id, _Part(phone_number_id))
+    def part(phone_number_id: str) -> Part:
+        return parts.setdefault(phone_number_id, Part(phone_number_id))
 
     for message in parsed.messages:
         if not message.phone_number_id:

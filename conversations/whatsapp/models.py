@@ -32,14 +32,24 @@ class WebhookDelivery(models.Model):
 
 
 class UnroutedEvent(models.Model):
-    """Part of a webhook we could not route to a tenant (unknown phone number, non-message field).
+    """Part of a webhook we did not store as Meta sent it, kept for platform staff instead of dropped.
 
-    Kept for platform staff instead of being dropped.
+    ``kind`` says why: ``unrouted`` (no tenant for it: unknown phone number, non-message
+    field), ``rejected`` (a message or status that cannot be stored: an id longer than its
+    column, nesting too deep, or a value the database refused; its neighbours are stored),
+    ``cleaned`` (stored after a fix the ``reason`` names: NUL removed, impossible timestamp
+    replaced by the delivery's arrival time).
     """
+
+    class Kind(models.TextChoices):
+        UNROUTED = "unrouted"
+        REJECTED = "rejected"
+        CLEANED = "cleaned"
 
     delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="unrouted_events")
     phone_number_id = models.CharField(max_length=64, blank=True, default="", db_index=True)
     field = models.CharField(max_length=64, blank=True, default="")
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.UNROUTED, db_index=True)
     reason = models.CharField(max_length=255)
     payload = models.JSONField()
     created_at = models.DateTimeField(auto_now_add=True)

@@ -15,7 +15,9 @@ webhook view, the Celery task and the sandbox alike.
 
 from __future__ import annotations
 
+import math
 import re
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,6 +65,22 @@ _FAILABLE = frozenset({"", "queued", "sending", "sent"})
 # Meta's system body: "User <PROFILE_NAME> changed from <OLD> to <NEW>".
 _SYSTEM_BODY_NAME = re.compile(r"^User (?P<name>.+?) changed from ")
 
+# What the database can store (issue 13 §0): the columns that identify a message hold this
+# much, so a longer value cannot be stored without changing what it means (a cut wamid could
+# collide with another one): such a message is rejected, not cut.
+MAX_WAMID_LENGTH = 255
+MAX_WA_ID_LENGTH = 32
+MAX_USER_ID_LENGTH = 128
+MAX_STATUS_LENGTH = 16
+MAX_DEPTH = 64
+"""Nesting levels kept inside one item; Meta's shapes use fewer than ten."""
+FUTURE_SKEW_SECONDS = 86_400
+"""A message or status dated further than this after its delivery arrived is impossible."""
+_INT4 = 2**31
+# PostgreSQL text and jsonb refuse NUL, and UTF-8 cannot encode a lone surrogate (JSON's
+# "\ud800" or the raw bytes json.loads reads with surrogatepass).
+_UNSTORABLE_CHARS = re.compile("[\x00\ud800-\udfff]")
+
 
 class MalformedWebhook(ValueError):  # noqa: N818 - the name is the project's public API
     """The POST body is not a WhatsApp Business Account webhook at all.
@@ -70,6 +88,14 @@ class MalformedWebhook(ValueError):  # noqa: N818 - the name is the project's pu
     Raised only for the envelope (not a JSON object, or ``object`` is not
     ``whatsapp_business_account``); odd shapes inside a valid envelope never raise.
     """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Unstorable(ValueError):  # noqa: N818 - reads as what it is, like MalformedWebhook
+    """An item cannot be stored even after cleaning (nested too deep)."""
 
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -141,6 +167,8 @@ class InboundMessage:
     context_wamid: str = ""
     errors: list[dict[str, Any]] = field(default_factory=list)
     raw: dict[str, Any] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+    """What the parser had to clean to make the message storable (empty for Meta's own)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +193,7 @@ class StatusUpdate:
     error_message: str = ""
     error_details: str = ""
     raw: dict[str, Any] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -194,6 +223,20 @@ class UnroutedChange:
 
 
 @dataclass(frozen=True, slots=True)
+class RejectedItem:
+    """A message or status that cannot be stored, with the reason: reported, never dropped.
+
+    ``raw`` is Meta's item made storable (or a text excerpt of it when even that failed).
+    """
+
+    kind: str  # "message" or "status"
+    phone_number_id: str
+    waba_id: str
+    reason: str
+    raw: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
 class ParsedWebhook:
     """Everything one webhook POST carried, flattened across all entries and changes."""
 
@@ -201,6 +244,7 @@ class ParsedWebhook:
     statuses: list[StatusUpdate] = field(default_factory=list)
     errors: list[WebhookError] = field(default_factory=list)
     other_changes: list[UnroutedChange] = field(default_factory=list)
+    rejected: list[RejectedItem] = field(default_factory=list)
 
     def phone_number_ids(self) -> set[str]:
         """Business phone number ids (tenant keys) that this POST concerns."""
@@ -211,11 +255,18 @@ class ParsedWebhook:
         return ids
 
 
-def parse_webhook(payload: Any) -> ParsedWebhook:
+def parse_webhook(payload: Any, *, received_at: int | None = None) -> ParsedWebhook:
     """Flatten a json-decoded webhook POST body into typed items, dropping none.
 
     Raises ``MalformedWebhook`` only when ``payload`` is not a dict or its ``object`` is not
     ``whatsapp_business_account``. Items are returned in payload order.
+
+    Every item comes out storable (issue 13 §0): NUL characters are removed, lone surrogates
+    replaced by U+FFFD, non-finite numbers (``1e400``) kept as text, and a timestamp that is
+    missing, not positive or later than ``received_at`` (Unix seconds of the delivery's
+    arrival; now when None) plus ``FUTURE_SKEW_SECONDS`` becomes ``received_at``; each such
+    fix is written in the item's ``notes``. An item that still cannot be stored (an id or a
+    sender longer than its column, nesting deeper than ``MAX_DEPTH``) is a ``RejectedItem``.
     """
     if not isinstance(payload, dict):
         raise MalformedWebhook(f"payload is a {type(payload).__name__}, not a JSON object")
@@ -223,23 +274,61 @@ def parse_webhook(payload: Any) -> ParsedWebhook:
         raise MalformedWebhook(f"object is {payload.get('object')!r}, not {WABA_OBJECT!r}")
 
     result = ParsedWebhook()
+    now = int(time.time()) if received_at is None else int(received_at)
     entries = payload.get("entry")
     if not isinstance(entries, list):
-        result.other_changes.append(UnroutedChange(field="", waba_id="", raw=payload))
+        result.other_changes.append(UnroutedChange(field="", waba_id="", raw=storable_or_excerpt(payload)))
         return result
 
     for entry in entries:
         if not isinstance(entry, dict):
-            result.other_changes.append(UnroutedChange("", "", {"entry": entry}))
+            result.other_changes.append(UnroutedChange("", "", storable_or_excerpt({"entry": entry})))
             continue
-        waba_id = _str(entry.get("id"))
+        waba_id = _clean_text(_str(entry.get("id")), set())
         changes = entry.get("changes")
         if not isinstance(changes, list):
-            result.other_changes.append(UnroutedChange("", waba_id, entry))
+            result.other_changes.append(UnroutedChange("", waba_id, storable_or_excerpt(entry)))
             continue
         for change in changes:
-            _parse_change(change, waba_id, result)
+            _parse_change(change, waba_id, result, now)
     return result
+
+
+def storable(value: Any, notes: set[str] | None = None, *, depth: int = 0) -> Any:
+    """``value`` (json-decoded) cleaned so that PostgreSQL text and jsonb columns take it.
+
+    Removes NUL characters, replaces lone surrogates with U+FFFD (in keys too) and turns
+    non-finite floats into text; adds a note to ``notes`` for each kind of fix. Raises
+    ``Unstorable`` past ``MAX_DEPTH`` levels of nesting. Containers are copied;
+    scalars come back as they were when nothing needed fixing.
+    """
+    notes = set() if notes is None else notes
+    if isinstance(value, str):
+        return _clean_text(value, notes)
+    if isinstance(value, dict):
+        if depth >= MAX_DEPTH:
+            raise Unstorable(f"nested deeper than {MAX_DEPTH} levels")
+        return {
+            _clean_text(k, notes) if isinstance(k, str) else k: storable(v, notes, depth=depth + 1)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        if depth >= MAX_DEPTH:
+            raise Unstorable(f"nested deeper than {MAX_DEPTH} levels")
+        return [storable(v, notes, depth=depth + 1) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        notes.add("a number too large to store was kept as text")
+        return str(value)
+    return value
+
+
+def excerpt(value: Any, limit: int = 10_000) -> dict[str, Any]:
+    """A storable text stand-in for something ``storable`` refused (for rejected items)."""
+    try:
+        text = repr(value)
+    except RecursionError:
+        text = f"<{type(value).__name__} nested too deep to show>"
+    return {"unstorable": _clean_text(text[:limit], set())}
 
 
 def status_supersedes(current: str, incoming: str) -> bool:
@@ -270,39 +359,74 @@ def status_supersedes(current: str, incoming: str) -> bool:
 # --- internals --------------------------------------------------------------------------
 
 
-def _parse_change(change: Any, waba_id: str, result: ParsedWebhook) -> None:
+def _parse_change(change: Any, waba_id: str, result: ParsedWebhook, now: int) -> None:
     if not isinstance(change, dict):
-        result.other_changes.append(UnroutedChange("", waba_id, {"change": change}))
+        result.other_changes.append(UnroutedChange("", waba_id, storable_or_excerpt({"change": change})))
         return
-    field_name = _str(change.get("field"))
+    field_name = _clean_text(_str(change.get("field")), set())
     value = change.get("value")
     if field_name != MESSAGES_FIELD or not isinstance(value, dict):
-        result.other_changes.append(UnroutedChange(field_name, waba_id, change))
+        result.other_changes.append(UnroutedChange(field_name, waba_id, storable_or_excerpt(change)))
         return
 
     metadata = _dict(value.get("metadata"))
-    phone_number_id = _str(metadata.get("phone_number_id"))
-    display_phone_number = _str(metadata.get("display_phone_number"))
-    contacts = [c for c in _items(value.get("contacts")) if isinstance(c, dict)]
+    phone_number_id = _clean_text(_str(metadata.get("phone_number_id")), set())
+    display_phone_number = _clean_text(_str(metadata.get("display_phone_number")), set())
+    # Each contact cleaned once; its notes go to the messages it turns out to have sent.
+    contacts: list[tuple[dict[str, Any], frozenset[str]]] = []
+    for candidate in _items(value.get("contacts")):
+        if isinstance(candidate, dict):
+            notes: set[str] = set()
+            try:
+                contacts.append((storable(candidate, notes), frozenset(notes)))
+            except Unstorable:
+                continue  # a sender we cannot read: its messages are kept without a profile
+
+    def reject(kind: str, reason: str, raw: Any) -> None:
+        result.rejected.append(
+            RejectedItem(kind, phone_number_id, waba_id, reason, raw if isinstance(raw, dict) else excerpt(raw))
+        )
 
     found = 0
     for raw_message in _items(value.get("messages")):
         found += 1
+        notes = set()
+        try:
+            message = _as_raw(storable(raw_message, notes))
+        except Unstorable as exc:
+            reject("message", exc.reason, excerpt(raw_message))
+            continue
+        problem = _message_problem(message)
+        if problem:
+            reject("message", problem, message)
+            continue
         result.messages.append(
             _parse_message(
-                raw_message,
+                message,
                 phone_number_id=phone_number_id,
                 display_phone_number=display_phone_number,
                 waba_id=waba_id,
                 contacts=contacts,
+                notes=notes,
+                now=now,
             )
         )
     for raw_status in _items(value.get("statuses")):
         found += 1
-        result.statuses.append(_parse_status(raw_status, phone_number_id))
+        notes = set()
+        try:
+            status = _as_raw(storable(raw_status, notes))
+        except Unstorable as exc:
+            reject("status", exc.reason, excerpt(raw_status))
+            continue
+        problem = _status_problem(status)
+        if problem:
+            reject("status", problem, status)
+            continue
+        result.statuses.append(_parse_status(status, phone_number_id, notes=notes, now=now))
     for raw_error in _items(value.get("errors")):
         found += 1
-        error = _dict(raw_error)
+        error = _dict(storable_or_excerpt(raw_error))
         code, title, message, details = _error_fields(error)
         result.errors.append(
             WebhookError(
@@ -312,12 +436,31 @@ def _parse_change(change: Any, waba_id: str, result: ParsedWebhook) -> None:
                 title=title,
                 message=message,
                 details=details,
-                raw=_as_raw(raw_error),
+                raw=_as_raw(error),
             )
         )
     if not found:
         # A `messages` change with nothing we know in it is still Meta's data: keep it.
-        result.other_changes.append(UnroutedChange(field_name, waba_id, change))
+        result.other_changes.append(UnroutedChange(field_name, waba_id, storable_or_excerpt(change)))
+
+
+def _message_problem(message: dict[str, Any]) -> str:
+    """Why a (cleaned) message cannot be stored as it is, or ""."""
+    if len(_str(message.get("id"))) > MAX_WAMID_LENGTH:
+        return f"message id longer than {MAX_WAMID_LENGTH} characters"
+    if len(_str(message.get("from"))) > MAX_WA_ID_LENGTH:
+        return f"sender (from) longer than {MAX_WA_ID_LENGTH} characters"
+    if len(_str(message.get("from_user_id"))) > MAX_USER_ID_LENGTH:
+        return f"sender (from_user_id) longer than {MAX_USER_ID_LENGTH} characters"
+    return ""
+
+
+def _status_problem(status: dict[str, Any]) -> str:
+    if len(_str(status.get("id"))) > MAX_WAMID_LENGTH:
+        return f"status message id longer than {MAX_WAMID_LENGTH} characters"
+    if len(_str(status.get("status"))) > MAX_STATUS_LENGTH:
+        return f"status value longer than {MAX_STATUS_LENGTH} characters"
+    return ""
 
 
 def _parse_message(
@@ -326,7 +469,9 @@ def _parse_message(
     phone_number_id: str,
     display_phone_number: str,
     waba_id: str,
-    contacts: list[dict[str, Any]],
+    contacts: list[tuple[dict[str, Any], frozenset[str]]],
+    notes: set[str],
+    now: int,
 ) -> InboundMessage:
     message = _dict(raw_message)
     meta_type = _str(message.get("type"))
@@ -335,7 +480,8 @@ def _parse_message(
     if meta_type == "system" and system is not None:
         contact = _system_contact(message, system)
     else:
-        contact = _match_contact(contacts, _opt(message.get("from")), _opt(message.get("from_user_id")))
+        contact, contact_notes = _match_contact(contacts, _opt(message.get("from")), _opt(message.get("from_user_id")))
+        notes |= contact_notes
 
     fields: dict[str, Any] = {"type": "unsupported"}
     if meta_type == "text":
@@ -379,11 +525,12 @@ def _parse_message(
         display_phone_number=display_phone_number,
         waba_id=waba_id,
         wamid=_str(message.get("id")),
-        timestamp=_timestamp(message.get("timestamp")),
+        timestamp=_checked_timestamp(message.get("timestamp"), now, notes),
         contact=contact,
         context_wamid=_str(_dict(message.get("context")).get("id")),
         errors=[e for e in _items(message.get("errors")) if isinstance(e, dict)],
         raw=_as_raw(raw_message),
+        notes=tuple(sorted(notes)),
         **fields,
     )
 
@@ -414,27 +561,30 @@ def _media_ref(value: Any) -> MediaRef | None:
 
 
 def _match_contact(
-    contacts: list[dict[str, Any]], sender_wa_id: str | None, sender_user_id: str | None
-) -> InboundContact:
-    for candidate in contacts:
+    contacts: list[tuple[dict[str, Any], frozenset[str]]], sender_wa_id: str | None, sender_user_id: str | None
+) -> tuple[InboundContact, frozenset[str]]:
+    for candidate, notes in contacts:
         wa_id = _opt(candidate.get("wa_id"))
         user_id = _opt(candidate.get("user_id"))
         if (sender_wa_id and wa_id == sender_wa_id) or (sender_user_id and user_id == sender_user_id):
-            return _contact_from(candidate, sender_wa_id, sender_user_id)
+            return _contact_from(candidate, sender_wa_id, sender_user_id), notes
     if len(contacts) == 1:
         # One contact and no id to compare it with: it is the sender unless an id contradicts.
-        only = contacts[0]
+        only, notes = contacts[0]
         wa_id, user_id = _opt(only.get("wa_id")), _opt(only.get("user_id"))
         if _compatible(wa_id, sender_wa_id) and _compatible(user_id, sender_user_id):
-            return _contact_from(only, sender_wa_id, sender_user_id)
-    return InboundContact(wa_id=sender_wa_id, user_id=sender_user_id)
+            return _contact_from(only, sender_wa_id, sender_user_id), notes
+    return InboundContact(wa_id=sender_wa_id, user_id=sender_user_id), frozenset()
 
 
 def _contact_from(contact: dict[str, Any], sender_wa_id: str | None, sender_user_id: str | None) -> InboundContact:
     profile = _dict(contact.get("profile"))
+    # The message's own sender id wins over a contacts[] id too long to store.
+    wa_id = _opt(contact.get("wa_id"))
+    user_id = _opt(contact.get("user_id"))
     return InboundContact(
-        wa_id=_opt(contact.get("wa_id")) or sender_wa_id,
-        user_id=_opt(contact.get("user_id")) or sender_user_id,
+        wa_id=(wa_id if wa_id and len(wa_id) <= MAX_WA_ID_LENGTH else None) or sender_wa_id,
+        user_id=(user_id if user_id and len(user_id) <= MAX_USER_ID_LENGTH else None) or sender_user_id,
         profile_name=_str(profile.get("name")),
         username=_str(profile.get("username")) or _str(contact.get("username")),
         parent_user_id=_str(contact.get("parent_user_id")),
@@ -455,7 +605,7 @@ def _system_contact(message: dict[str, Any], system: dict[str, Any]) -> InboundC
     )
 
 
-def _parse_status(raw_status: Any, phone_number_id: str) -> StatusUpdate:
+def _parse_status(raw_status: Any, phone_number_id: str, *, notes: set[str], now: int) -> StatusUpdate:
     status = _dict(raw_status)
     errors = [e for e in _items(status.get("errors")) if isinstance(e, dict)]
     code, title, message, details = _error_fields(errors[0] if errors else {})
@@ -463,7 +613,7 @@ def _parse_status(raw_status: Any, phone_number_id: str) -> StatusUpdate:
         phone_number_id=phone_number_id,
         wamid=_str(status.get("id")),
         status=_str(status.get("status")).lower(),
-        timestamp=_timestamp(status.get("timestamp")),
+        timestamp=_checked_timestamp(status.get("timestamp"), now, notes),
         recipient_id=_str(status.get("recipient_id")),
         recipient_user_id=_str(status.get("recipient_user_id")),
         biz_opaque_callback_data=_str(status.get("biz_opaque_callback_data")),
@@ -472,6 +622,7 @@ def _parse_status(raw_status: Any, phone_number_id: str) -> StatusUpdate:
         error_message=message,
         error_details=details,
         raw=_as_raw(raw_status),
+        notes=tuple(sorted(notes)),
     )
 
 
@@ -489,7 +640,10 @@ def _str(value: Any) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return str(value)
+        try:
+            return str(value)
+        except ValueError:  # an int past Python's 4,300-digit str() limit
+            return ""
     return ""
 
 
@@ -513,19 +667,57 @@ def _as_raw(value: Any) -> dict[str, Any]:
 
 
 def _int_or_none(value: Any) -> int | None:
+    """An integer that fits a PostgreSQL ``integer`` (Meta's error codes), else None."""
     if isinstance(value, bool):
         return None
     try:
-        return int(value)
-    except (TypeError, ValueError):
+        number = int(value)
+    except (TypeError, ValueError, OverflowError):
         return None
+    return number if -_INT4 <= number < _INT4 else None
+
+
+def _clean_text(value: str, notes: set[str]) -> str:
+    if not _UNSTORABLE_CHARS.search(value):
+        return value
+    if "\x00" in value:
+        notes.add("NUL characters removed")
+        value = value.replace("\x00", "")
+    if _UNSTORABLE_CHARS.search(value):
+        notes.add("unpaired surrogates replaced by U+FFFD")
+        value = _UNSTORABLE_CHARS.sub("\ufffd", value)
+    return value
+
+
+def storable_or_excerpt(value: Any) -> dict[str, Any]:
+    """``storable(value)`` as a dict, or its ``excerpt`` when it nests too deep."""
+    try:
+        return _as_raw(storable(value))
+    except Unstorable:
+        return excerpt(value)
+
+
+def _checked_timestamp(value: Any, now: int, notes: set[str]) -> int:
+    """Meta's timestamp, or ``now`` (the delivery's arrival) when absent or impossible."""
+    timestamp = _timestamp(value)
+    if timestamp <= 0 and value in (None, ""):
+        return now
+    if timestamp <= 0 or timestamp > now + FUTURE_SKEW_SECONDS:
+        notes.add(
+            f"impossible timestamp {_clean_text(str(value), set())[:40]!r} replaced by the delivery's arrival time"
+        )
+        return now
+    return timestamp
 
 
 def _timestamp(value: Any) -> int:
     """Meta's Unix-seconds string as an int; 0 when absent or unreadable."""
-    number = _int_or_none(value)
-    if number is not None:
-        return number
+    if isinstance(value, bool):
+        return 0
+    try:
+        return int(value)
+    except (TypeError, ValueError, OverflowError):
+        pass
     try:
         return int(float(value))
     except (TypeError, ValueError, OverflowError):

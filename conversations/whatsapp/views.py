@@ -14,6 +14,8 @@ from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from bizmitra.metrics import webhook_observed
+from bizmitra.request_id import delivery_remember
 from conversations.whatsapp.ingest import delivery_store, signature_valid
 from conversations.whatsapp.signature import SIGNATURE_HEADER
 
@@ -24,6 +26,7 @@ _READ_CHUNK = 256 * 1024
 
 
 @csrf_exempt
+@webhook_observed
 def whatsapp_webhook(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         return _receive(request)
@@ -74,13 +77,16 @@ def _receive(request: HttpRequest) -> HttpResponse:
         return _error(401, "invalid_signature", f"Missing or wrong {SIGNATURE_HEADER}.")
     try:
         payload = json.loads(body)
-    except ValueError:
-        return _error(400, "malformed_json", "The body is not valid JSON.")
+    except ValueError as exc:  # UnicodeDecodeError (not UTF-8) is a ValueError too
+        return _error(400, "malformed_json", f"The body is not valid JSON: {exc}"[:300])
+    except RecursionError:
+        return _error(400, "malformed_json", "The body nests JSON too deeply.")
     if not isinstance(payload, dict):
         return _error(400, "malformed_json", "The body must be a JSON object.")
 
     try:
         delivery_id = delivery_store(body=body)
+        delivery_remember(delivery_id)  # the worker logs with this request's id
     except DatabaseError:
         # Never 200 for something not stored: Meta retries non-200 answers.
         logger.warning("webhook refused with 503: database unavailable", exc_info=True)

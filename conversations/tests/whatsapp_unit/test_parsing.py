@@ -477,11 +477,13 @@ def test_odd_shapes_inside_a_valid_envelope_are_kept() -> None:
             },
         ],
     }
-    parsed = parse_webhook(payload)
+    parsed = parse_webhook(payload, received_at=1750263800)
     assert len(parsed.other_changes) == 5
     assert [m.type for m in parsed.messages] == ["unsupported", "text", "image"]
     assert parsed.messages[0].raw == {"unparsed": "not-a-message"}
-    assert parsed.messages[1].timestamp == 0
+    # An unreadable timestamp becomes the delivery's arrival, with a note (issue 13 §0).
+    assert parsed.messages[1].timestamp == 1750263800
+    assert parsed.messages[1].notes and "impossible timestamp" in parsed.messages[1].notes[0]
     assert parsed.messages[1].contact == InboundContact(wa_id=None, user_id=None)
     assert parsed.messages[2].media is None
     assert [(s.wamid, s.status, s.timestamp) for s in parsed.statuses] == [("wamid.z", "read", 1750263790)]
