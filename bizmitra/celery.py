@@ -2,7 +2,7 @@
 
 import os
 
-from celery.signals import task_postrun
+from celery.signals import before_task_publish, setup_logging, task_postrun, task_prerun, worker_ready
 from tenant_schemas_celery.app import CeleryApp
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bizmitra.settings.base")
@@ -30,3 +30,48 @@ def close_unusable_db_connections(**kwargs) -> None:
     for conn in connections.all(initialized_only=True):
         if not conn.in_atomic_block:
             conn.close_if_unusable_or_obsolete()
+
+
+# --- observability (issue 13 §5): request ids through task headers, Django's LOGGING, metrics ---
+
+
+@setup_logging.connect(dispatch_uid="bizmitra.logging_from_django")
+def logging_from_django(**kwargs) -> None:
+    """Workers and beat log with Django's LOGGING (JSON, request and task ids), not Celery's format."""
+    import logging.config
+
+    from django.conf import settings
+
+    logging.config.dictConfig(settings.LOGGING)
+
+
+@before_task_publish.connect(dispatch_uid="bizmitra.request_id_to_headers")
+def request_id_to_headers(headers=None, **kwargs) -> None:
+    from bizmitra.request_id import task_headers_add
+
+    task_headers_add(headers)
+
+
+@task_prerun.connect(dispatch_uid="bizmitra.log_context_enter")
+def log_context_enter(task_id=None, task=None, **kwargs) -> None:
+    from bizmitra.request_id import task_context_enter
+
+    task_context_enter(task_id, task)
+
+
+@task_postrun.connect(dispatch_uid="bizmitra.log_context_exit")
+def log_context_exit(task_id=None, **kwargs) -> None:
+    from bizmitra.request_id import task_context_exit
+
+    task_context_exit(task_id)
+
+
+@worker_ready.connect(dispatch_uid="bizmitra.worker_metrics")
+def worker_metrics(**kwargs) -> None:
+    """With METRICS_PORT set, the worker serves its processes' metrics (Kubernetes scrapes each pod)."""
+    from django.conf import settings
+
+    if settings.METRICS_PORT:
+        from bizmitra.metrics import worker_metrics_serve
+
+        worker_metrics_serve(port=settings.METRICS_PORT)

@@ -4,11 +4,13 @@ from django.urls import include, path
 
 from bizmitra.admin_sites import move_celery_beat_admin, platform_admin_site
 from bizmitra.health import healthz
+from bizmitra.metrics import metrics_view
 
 move_celery_beat_admin()
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    path("metrics", metrics_view, name="metrics"),
     path("webhooks/", include("conversations.whatsapp.urls")),
     path("api/workflows/", include("workflows.api.public_urls")),
     path("admin/", platform_admin_site.urls),

@@ -9,7 +9,7 @@ class ConversationsConfig(AppConfig):
         from bizmitra.config_cache import config_models_watch
         from bizmitra.periodic import periodic_tasks_register
         from conversations import listeners  # noqa: F401  (registers event listeners)
-        from conversations import metrics  # noqa: F401  (dead letters and parked statuses in /metrics)
+        from conversations import metrics as conversations_metrics  # noqa: F401  (dead letters, parked statuses)
         from conversations.engine import admin as engine_admin  # noqa: F401  (bots, decisions, takeover)
         from conversations.engine import flow_rules
         from conversations.engine import listeners as engine_listeners  # noqa: F401  (answers inbound messages)

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 import redis
 from django.conf import settings
 
+from bizmitra import metrics
+
 # KEYS[1]: the limiter's key. ARGV[1]: interval between slots (µs). ARGV[2]: longest
 # acceptable wait (µs). Times are µs since the epoch on Redis's clock (TIME), so every
 # worker agrees on "now" whatever its own clock says. Numbers go through string.format
@@ -106,6 +108,7 @@ class ThroughputLimiter:
             if reservation.granted or reservation.wait > deadline - time.monotonic():
                 return reservation
             # A little jitter so contenders do not all poll at the same instant.
+            metrics.limiter_waited(reservation.wait)
             time.sleep(reservation.wait + random.uniform(0, min(reservation.wait, 0.002)))
 
     def reset(self, name: str) -> None:

@@ -151,7 +151,7 @@ PUBLIC_SCHEMA_NAME = "public"
 PUBLIC_SCHEMA_URLCONF = "bizmitra.urls_public"
 ROOT_URLCONF = "bizmitra.urls_tenant"
 # Paths answered on any host, without resolving a tenant from the Host header.
-HOST_AGNOSTIC_PATH_PREFIXES = ("/webhooks/", "/healthz", "/api/workflows/trigger", "/api/workflows/jobs/")
+HOST_AGNOSTIC_PATH_PREFIXES = ("/webhooks/", "/healthz", "/metrics", "/api/workflows/trigger", "/api/workflows/jobs/")
 TENANT_LIMIT_SET_CALLS = True
 
 DATABASES = {"default": env.db_url_config(DATABASE_URL)}
@@ -162,6 +162,8 @@ DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env.int("DB_
 DATABASE_ROUTERS = ("django_tenants.routers.TenantSyncRouter",)
 
 MIDDLEWARE = [
+    # X-Request-ID in and out, the log context and the access log (bizmitra/request_id.py).
+    "bizmitra.request_id.RequestIdMiddleware",
     "bizmitra.middleware.HostAgnosticTenantMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -362,3 +364,4 @@ LIVE_WEBSOCKET_URL = _live_websocket_url(env.str("LIVE_WEBSOCKET_URL", default="
 # --- end LIVE_WEBSOCKET_URL ----------------------------------------------------------------
 from bizmitra.settings.analytics import *  # noqa: E402,F403
 from bizmitra.settings.recovery import *  # noqa: E402,F403
+from bizmitra.settings.observability import *  # noqa: E402,F403

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 from django.db import connection
 
+from bizmitra import metrics
 from bizmitra.errors import ValidationFailed
 from conversations.ai.memory import message_text as memory_text
 from conversations.engine import hooks
@@ -153,6 +154,7 @@ def deliver_replies(message_ids: list[int]) -> None:
     for position, message_id in enumerate(message_ids):
         try:
             outcome = message_deliver(message_id=message_id, max_wait=settings.ENGINE_INLINE_SEND_MAX_WAIT_SECONDS)
+            metrics.SENDS.labels(outcome=outcome.result).inc()
         except Exception:  # the row stays queued: the send queue takes it from here
             logger.exception("inline send of message %s failed; queueing it", message_id)
             outcome = None

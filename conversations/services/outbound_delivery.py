@@ -28,6 +28,7 @@ from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from bizmitra import metrics
 from bizmitra.graph_api.client import GraphApiError, GraphClient, GraphTransportError
 from conversations.choices import Direction, MessageStatus
 from conversations.models import Message, PendingStatus
@@ -115,6 +116,7 @@ def message_deliver(*, message_id: int, max_wait: float | None = None) -> Delive
     try:
         result = client.send_message(phone_number_id, payload)
     except GraphApiError as exc:
+        metrics.graph_error(exc.code)
         if exc.code == PAIR_RATE_LIMIT_CODE:
             delay = PairBackoff().hit(phone_number_id, recipient)
             return _record_retryable(
@@ -125,6 +127,7 @@ def message_deliver(*, message_id: int, max_wait: float | None = None) -> Delive
         _record_failure(message_id, code=exc.code, title=exc.title, details=exc.details or exc.message)
         return DeliveryOutcome("failed")
     except GraphTransportError as exc:
+        metrics.graph_error(None)
         if exc.maybe_processed and (exc.http_status is None or exc.http_status < 400):
             # No answer after the request went out (timeout, dropped connection): Meta may
             # have accepted it. Leave the row in `sending` for the status webhook (which
@@ -136,6 +139,7 @@ def message_deliver(*, message_id: int, max_wait: float | None = None) -> Delive
             return DeliveryOutcome("in_doubt")
         title = f"HTTP {exc.http_status}" if exc.http_status else "Network error"
         return _record_retryable(message, code=None, title=title, details=str(exc))
+    logger.info("message %s sent as %s", message_id, result.wamid, extra={"wamid": result.wamid})
     _record_sent(message, wamid=result.wamid)
     return DeliveryOutcome("sent")
 

@@ -10,6 +10,7 @@ import logging
 from celery import shared_task
 from django_tenants.utils import get_public_schema_name
 
+from bizmitra.request_id import delivery_context
 from conversations.whatsapp import ingest
 
 logger = logging.getLogger(__name__)
@@ -21,14 +22,16 @@ _PUBLIC_SCHEMA = get_public_schema_name()
 @shared_task(ignore_result=True)
 def webhook_process_task(delivery_id: int) -> None:
     """Process one stored webhook delivery (re-runnable: the delivery row is claimed)."""
-    ingest.delivery_process(delivery_id=delivery_id)
+    with delivery_context(delivery_id):  # its log lines and tasks carry the webhook's request id
+        ingest.delivery_process(delivery_id=delivery_id)
 
 
 @shared_task(ignore_result=True)
 def webhook_process_batch_task(delivery_ids: list[int]) -> None:
     """Process deliveries announced together by the relay (each one claimed on its own)."""
     for delivery_id in delivery_ids:
-        ingest.delivery_process(delivery_id=delivery_id)
+        with delivery_context(delivery_id):  # its log lines and tasks carry the webhook's request id
+            ingest.delivery_process(delivery_id=delivery_id)
 
 
 @shared_task(ignore_result=True)
