@@ -363,5 +363,5 @@ def _live_websocket_url(value: str) -> str:
 LIVE_WEBSOCKET_URL = _live_websocket_url(env.str("LIVE_WEBSOCKET_URL", default="ws://{host}:8001/ws/inbox/"))
 # --- end LIVE_WEBSOCKET_URL ----------------------------------------------------------------
 from bizmitra.settings.analytics import *  # noqa: E402,F403
-from bizmitra.settings.recovery import *  # noqa: E402,F403
 from bizmitra.settings.observability import *  # noqa: E402,F403
+from bizmitra.settings.recovery import *  # noqa: E402,F403
