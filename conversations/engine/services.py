@@ -55,6 +55,7 @@ from django.db.models import Exists, OuterRef, Q, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
 
+from bizmitra import metrics
 from bizmitra.periodic import periodic_task_ensure
 from conversations.choices import Direction
 from conversations.engine import hooks
@@ -249,6 +250,7 @@ def _decide_slow(message_id: int, started: float) -> EngineDecision:
 
 
 def _finish(decision: EngineDecision, run: Run, outcome: Outcome, started: float, *, insert: bool) -> None:
+    metrics.engine_decided(path=outcome.path, fast=run.fast, arrived_at=run.message.created_at)
     decision.bot = run.bot
     decision.path = outcome.path
     decision.rule = outcome.rule
