@@ -8,6 +8,7 @@ from leads.dashboard import views as board
 
 urlpatterns = [
     path("leads/", board.leads_board, name="dashboard-leads"),
+    path("leads/bulk/", board.leads_bulk, name="dashboard-leads-bulk"),
     path("leads/<int:lead_id>/", board.lead_detail, name="dashboard-lead"),
     path("leads/<int:lead_id>/move/", board.lead_move, name="dashboard-lead-move"),
     path("leads/<int:lead_id>/book/", agenda.appointment_book, name="dashboard-appointment-book"),

@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from bizmitra.errors import ValidationFailed
 from conversations.dashboard.views import handles_errors
-from leads import selectors, services
+from leads import hooks, selectors, services
 from leads.choices import AppointmentStatus
 from tenants.selectors import tenant_timezone
 
@@ -81,7 +81,10 @@ def agenda(request: HttpRequest) -> HttpResponse:
             .exclude(status=AppointmentStatus.CANCELLED)
         )
         days = {first + timedelta(days=i): [] for i in range(count)}
+        appointments = list(appointments)
+        plans = hooks.appointment_messages([a.pk for a in appointments])
         for appointment in appointments:
+            appointment.plan = plans.get(appointment.pk, [])
             appointment.minutes = int((appointment.end_at - appointment.start_at).total_seconds() // 60)
             days[timezone.localtime(appointment.start_at).date()].append(appointment)
         step = timedelta(days=count)

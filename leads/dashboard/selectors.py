@@ -80,7 +80,7 @@ def lead_allowed_moves(*, lead: Lead) -> list[tuple[str, str]]:
 @dataclass
 class TimelineItem:
     at: datetime
-    kind: str  # message_in, message_out, stage, appointment, signal, follow_up, created
+    kind: str  # message_in, message_out, stage, appointment, signal, follow_up, created, workflow
     title: str
     body: str = ""
     by: str = ""
@@ -88,9 +88,10 @@ class TimelineItem:
 
 def lead_timeline(*, lead: Lead) -> list[TimelineItem]:
     """What happened to a lead, newest first: messages, stage moves (who, when, why),
-    appointments, score signals, the follow-up, its creation."""
+    appointments, score signals, the follow-up, workflow messages (``leads.hooks``), its creation."""
     from conversations.choices import Direction
     from conversations.models import Message
+    from leads import hooks
 
     items: list[TimelineItem] = [
         TimelineItem(at=lead.created_at, kind="created", title="Lead created", body=lead.get_source_display())
@@ -119,6 +120,7 @@ def lead_timeline(*, lead: Lead) -> list[TimelineItem]:
         items.append(
             TimelineItem(at=s.at, kind="signal", title=f"{s.get_kind_display()} ({s.points:+d})", body=s.detail)
         )
+    items.extend(hooks.lead_timeline_entries(lead))
     if lead.follow_up_sent_at:
         items.append(TimelineItem(at=lead.follow_up_sent_at, kind="follow_up", title="Follow-up sent"))
     if lead.contact_id:

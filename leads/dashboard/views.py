@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from bizmitra.errors import ApplicationError, Conflict
+from bizmitra.errors import ApplicationError, Conflict, ValidationFailed
 from conversations.dashboard.views import handles_errors
 from leads import selectors, services
 from leads.choices import ACTIVE_APPOINTMENT_STATUSES, LeadSource, LeadStage
@@ -96,6 +96,49 @@ def lead_move(request: HttpRequest, lead_id: int) -> HttpResponse:
     )
 
 
+@login_required
+@require_POST
+def leads_bulk(request: HttpRequest) -> HttpResponse:
+    """Move or assign the leads selected on the board. Answers the result panel: what was done
+    and, per refused lead, why (200 with a "leads-changed" event), or the panel with the bad
+    field named (422) when nothing could be tried."""
+    action = request.POST.get("action", "")
+    lead_ids = request.POST.getlist("lead")
+    values = {k: request.POST.get(k, "") for k in ("to", "reason", "assigned_agent")}
+    results, errors, message, status = [], {}, "", 200
+    try:
+        if action == "move":
+            results = services.leads_bulk_move(
+                user=request.user, lead_ids=lead_ids, to=values["to"], reason=values["reason"], actor=request.user
+            )
+        elif action == "assign":
+            results = services.leads_bulk_assign(
+                user=request.user, lead_ids=lead_ids, agent=_agent(values["assigned_agent"]), actor=request.user
+            )
+        else:
+            raise ValidationFailed("Choose Move or Assign.", fields={"action": ["Choose Move or Assign."]})
+    except ApplicationError as exc:
+        errors, message, status = exc.fields, exc.message, exc.http_status if 400 <= exc.http_status < 500 else 422
+    done = [r for r in results if r.ok]
+    refused = [r for r in results if not r.ok]
+    context = {
+        "action": action,
+        "done": done,
+        "refused": refused,
+        "errors": errors,
+        "message": message,
+        "target": dict(LeadStage.choices).get(values["to"], ""),
+    }
+    response = render(request, "leads/_bulk_result.html", context, status=status)
+    if status == 200:
+        verb = "moved" if action == "move" else "assigned"
+        text = f"{len(done)} lead{'s' if len(done) != 1 else ''} {verb}" + (
+            f", {len(refused)} refused." if refused else "."
+        )
+        return _toast(response, text, "error" if refused and not done else "success", **{"leads-changed": True})
+    return response
+
+
 def _detail_context(request: HttpRequest, lead, *, errors=None, values=None, message: str = "") -> dict:
     conversation_id = board.lead_conversation_id(lead=lead)
     return {
@@ -158,8 +201,6 @@ def lead_detail(request: HttpRequest, lead_id: int) -> HttpResponse:
 
 
 def _agent(value: str):
-    from bizmitra.errors import ValidationFailed
-
     if not value:
         return None
     agent = selectors.agents_list().filter(pk=value).first() if value.isdigit() else None

@@ -6,6 +6,7 @@ from leads.services.appointments import (
     appointment_complete,
     appointment_reschedule,
 )
+from leads.services.bulk import BulkResult, leads_bulk_assign, leads_bulk_move
 from leads.services.calendar_sync import appointment_calendar_sync, appointments_calendar_sync_due
 from leads.services.follow_ups import lead_follow_up_send, lead_follow_ups_due, lead_sla_check
 from leads.services.leads import lead_capture, lead_create, lead_transition, lead_update
@@ -14,6 +15,7 @@ from leads.services.periodic import leads_periodic_tasks_ensure
 from leads.services.scoring import lead_signal_record, lead_signals_from_message
 
 __all__ = [
+    "BulkResult",
     "appointment_book",
     "appointment_calendar_sync",
     "appointment_cancel",
@@ -29,6 +31,8 @@ __all__ = [
     "lead_sla_check",
     "lead_transition",
     "lead_update",
+    "leads_bulk_assign",
+    "leads_bulk_move",
     "leads_periodic_tasks_ensure",
     "notification_mark_read",
 ]

@@ -81,6 +81,28 @@
     move(holder, button.dataset.to);
   });
 
+  // Bulk actions: the bar shows while cards are ticked; a board refresh clears the ticks.
+  function selection() {
+    const boxes = [...document.querySelectorAll(".lead-card__select:checked")];
+    const bar = document.getElementById("bulk-form");
+    if (!bar) return;
+    bar.hidden = boxes.length === 0;
+    const count = document.getElementById("bulk-count");
+    if (count) count.textContent = boxes.length + " lead" + (boxes.length === 1 ? "" : "s") + " selected";
+    document.querySelectorAll(".lead-card").forEach((card) => {
+      const box = card.querySelector(".lead-card__select");
+      card.classList.toggle("is-selected", !!(box && box.checked));
+    });
+  }
+  document.addEventListener("change", (e) => { if (e.target.closest(".lead-card__select")) selection(); });
+  document.addEventListener("click", (e) => {
+    if (!e.target.closest("#bulk-clear")) return;
+    document.querySelectorAll(".lead-card__select:checked").forEach((box) => { box.checked = false; });
+    selection();
+  });
+  document.body.addEventListener("htmx:afterSwap", selection);
+  document.addEventListener("DOMContentLoaded", selection);
+
   let dragged = null;
   let origin = null;
 
