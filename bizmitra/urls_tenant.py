@@ -36,5 +36,7 @@ urlpatterns = [
     path("", include("documents.urls")),
     # leads board, lead page and analytics (issue 11)
     path("", include("leads.urls")),
+    # security settings: sign-in lockouts and the audit log (issue 13 §3)
+    path("settings/", include("security.urls")),
     path("", include("conversations.urls")),
 ]

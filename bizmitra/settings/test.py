@@ -28,6 +28,12 @@ os.environ.setdefault(
     "MEDIA_ROOT", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "var", "test-media", _RUN_ID))
 )
 
+# Abuse limits stay out of the way of the suite (servers and workers inherit them); the tests
+# of the limits themselves (tests/test_security.py) set low ones per test.
+os.environ.setdefault("LOGIN_FAILURE_LIMIT", "1000")
+for _scope in ("USER", "API_KEY", "WORKFLOW_TRIGGER", "ANON"):
+    os.environ.setdefault(f"API_RATE_{_scope}", "100000/minute")
+
 from bizmitra.settings.base import *  # noqa: E402,F403
 from bizmitra.settings.base import DATABASES  # noqa: E402
 

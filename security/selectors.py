@@ -1,0 +1,79 @@
+"""Reads for the owners' security pages. Call inside the tenant's schema: lockouts and audit
+entries are kept in each tenant's own tables."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from auditlog.models import LogEntry
+from axes.helpers import get_cool_off
+from axes.models import AccessAttempt, AccessFailureLog
+from django.conf import settings
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from bizmitra.actors import SYSTEM_ACTOR
+
+
+@dataclass(frozen=True)
+class Lockout:
+    id: int
+    username: str
+    ip_address: str
+    failures: int
+    last_attempt: datetime
+    until: datetime | None
+
+
+def lockout_list() -> list[Lockout]:
+    """Accounts and addresses refused right now (failures at the limit, cool-off running)."""
+    cool_off = get_cool_off()
+    attempts = AccessAttempt.objects.filter(failures_since_start__gte=settings.AXES_FAILURE_LIMIT)
+    if cool_off:
+        attempts = attempts.filter(attempt_time__gte=timezone.now() - cool_off)
+    return [
+        Lockout(
+            id=a.pk,
+            username=a.username or "",
+            ip_address=a.ip_address or "",
+            failures=a.failures_since_start,
+            last_attempt=a.attempt_time,
+            until=a.attempt_time + cool_off if cool_off else None,
+        )
+        for a in attempts.order_by("-attempt_time")[:100]
+    ]
+
+
+def failed_login_list(*, limit: int = 50) -> QuerySet[AccessFailureLog]:
+    return AccessFailureLog.objects.order_by("-attempt_time")[:limit]
+
+
+def sign_in_where(path: str) -> str:
+    if path.startswith("/api/"):
+        return "API token"
+    if path.startswith("/admin/"):
+        return "Admin"
+    return "Dashboard"
+
+
+def audit_entry_list() -> QuerySet[LogEntry]:
+    return LogEntry.objects.select_related("actor", "content_type").order_by("-timestamp", "-pk")
+
+
+def audit_actor_label(entry: LogEntry) -> str:
+    if entry.actor_id is not None:
+        return entry.actor.get_username()
+    return (entry.additional_data or {}).get("actor") or entry.actor_email or SYSTEM_ACTOR
+
+
+def audit_changes(entry: LogEntry) -> list[tuple[str, object, object]]:
+    """(field, before, after) of a change; a created row lists its values as "after"."""
+    rows = []
+    for field, values in (entry.changes_dict or {}).items():
+        if isinstance(values, dict):  # m2m: {"type": "add", "objects": [...]}
+            rows.append((field, "", f"{values.get('type', '')}: {', '.join(map(str, values.get('objects', [])))}"))
+            continue
+        before, after = (values + [None, None])[:2] if isinstance(values, list) else (None, values)
+        rows.append((field.replace("_", " "), before, after))
+    return rows
