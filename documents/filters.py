@@ -2,17 +2,18 @@
 
 import django_filters
 
+from bizmitra.filters import FilterSet, IsoDateTimeFilter
 from documents.choices import DocumentKind, DocumentStatus, Validation
 from documents.models import Document
 
 
-class DocumentFilter(django_filters.FilterSet):
+class DocumentFilter(FilterSet):
     kind = django_filters.ChoiceFilter(choices=DocumentKind.choices)
     status = django_filters.ChoiceFilter(choices=DocumentStatus.choices)
     validation = django_filters.ChoiceFilter(choices=Validation.choices)
     contact = django_filters.NumberFilter(field_name="contact_id")
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
     date_from = django_filters.DateFilter(field_name="created_at", lookup_expr="date__gte")
     date_to = django_filters.DateFilter(field_name="created_at", lookup_expr="date__lte")
     q = django_filters.CharFilter(method="search", label="Text or field value contains")

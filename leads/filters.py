@@ -5,13 +5,14 @@ import re
 import django_filters
 from django.db.models import Q
 
+from bizmitra.filters import FilterSet, IsoDateTimeFilter
 from leads.choices import AppointmentStatus, LeadSource, LeadStage
 from leads.models import Appointment, Lead
 
 _NON_DIGITS = re.compile(r"[\s\-().+]")
 
 
-class LeadFilter(django_filters.FilterSet):
+class LeadFilter(FilterSet):
     stage = django_filters.MultipleChoiceFilter(choices=LeadStage.choices)
     source = django_filters.MultipleChoiceFilter(choices=LeadSource.choices)
     assigned_agent = django_filters.NumberFilter(field_name="assigned_agent_id")
@@ -51,12 +52,12 @@ class LeadFilter(django_filters.FilterSet):
         return queryset.filter(condition)
 
 
-class AppointmentFilter(django_filters.FilterSet):
+class AppointmentFilter(FilterSet):
     status = django_filters.MultipleChoiceFilter(choices=AppointmentStatus.choices)
     lead = django_filters.NumberFilter(field_name="lead_id")
     contact = django_filters.NumberFilter(field_name="contact_id")
-    start_from = django_filters.IsoDateTimeFilter(field_name="start_at", lookup_expr="gte")
-    start_to = django_filters.IsoDateTimeFilter(field_name="start_at", lookup_expr="lt")
+    start_from = IsoDateTimeFilter(field_name="start_at", lookup_expr="gte")
+    start_to = IsoDateTimeFilter(field_name="start_at", lookup_expr="lt")
 
     class Meta:
         model = Appointment

@@ -2,10 +2,11 @@
 
 import django_filters
 
+from bizmitra.filters import FilterSet
 from templates.models import FlowRule, MessageTemplate
 
 
-class MessageTemplateFilter(django_filters.FilterSet):
+class MessageTemplateFilter(FilterSet):
     q = django_filters.CharFilter(method="search", label="name, key or text contains")
 
     class Meta:
@@ -18,7 +19,7 @@ class MessageTemplateFilter(django_filters.FilterSet):
         return queryset.filter(Q(name__icontains=value) | Q(key__iexact=value) | Q(body__icontains=value))
 
 
-class FlowRuleFilter(django_filters.FilterSet):
+class FlowRuleFilter(FilterSet):
     bot = django_filters.NumberFilter(field_name="bot_id", label="bot id")
 
     class Meta:

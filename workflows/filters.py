@@ -1,11 +1,10 @@
 """FilterSets of the workflows app, shared by the API and the dashboard."""
 
-import django_filters
-
+from bizmitra.filters import FilterSet
 from workflows.models import CommunicationWorkflow
 
 
-class WorkflowFilterSet(django_filters.FilterSet):
+class WorkflowFilterSet(FilterSet):
     class Meta:
         model = CommunicationWorkflow
         fields = ["trigger", "channel", "is_active"]

@@ -5,6 +5,7 @@ import re
 import django_filters
 from django.db.models import Q, QuerySet
 
+from bizmitra.filters import FilterSet, IsoDateTimeFromToRangeFilter
 from conversations.choices import ConversationStatus, Direction, MessageStatus, MessageType
 from conversations.models import Contact, Conversation, Message
 
@@ -27,7 +28,7 @@ def _contact_search(prefix: str, value: str) -> Q:
     return query
 
 
-class ContactFilterSet(django_filters.FilterSet):
+class ContactFilterSet(FilterSet):
     q = django_filters.CharFilter(method="filter_q", label="Search name, wa_id or user id")
     wa_id = django_filters.CharFilter(method="filter_wa_id")
     user_id = django_filters.CharFilter(field_name="user_id")
@@ -44,7 +45,7 @@ class ContactFilterSet(django_filters.FilterSet):
         return queryset.filter(wa_id=_wa_id(value))
 
 
-class ConversationFilterSet(django_filters.FilterSet):
+class ConversationFilterSet(FilterSet):
     q = django_filters.CharFilter(method="filter_q", label="Search contact name, wa_id or user id")
     contact = django_filters.NumberFilter(field_name="contact_id")
     wa_id = django_filters.CharFilter(method="filter_wa_id")
@@ -63,13 +64,13 @@ class ConversationFilterSet(django_filters.FilterSet):
         return queryset.filter(contact__wa_id=_wa_id(value))
 
 
-class MessageFilterSet(django_filters.FilterSet):
+class MessageFilterSet(FilterSet):
     direction = django_filters.ChoiceFilter(choices=Direction.choices)
     type = django_filters.MultipleChoiceFilter(choices=MessageType.choices)
     status = django_filters.MultipleChoiceFilter(choices=MessageStatus.choices)
     wamid = django_filters.CharFilter(field_name="wamid")
     # ?timestamp_after=…&timestamp_before=… (ISO 8601), for clients that sync incrementally.
-    timestamp = django_filters.IsoDateTimeFromToRangeFilter(field_name="timestamp")
+    timestamp = IsoDateTimeFromToRangeFilter(field_name="timestamp")
 
     class Meta:
         model = Message
