@@ -53,5 +53,8 @@ HEALTHCHECK --interval=30s --timeout=10s --start-period=30s --retries=3 \
 # Threads per granian worker: enough to overlap database/Redis waits, few enough to keep the
 # GIL quiet and PostgreSQL connections bounded (its default for WSGI is 256 per worker).
 ENV GRANIAN_BLOCKING_THREADS=4
+# Every process of a container (granian's workers, Celery's pool) writes its metrics here and
+# /metrics adds them up (bizmitra/metrics.py); a new container starts with it empty.
+ENV PROMETHEUS_MULTIPROC_DIR=/tmp/bizmitra-metrics LOG_FORMAT=json
 CMD ["granian", "--interface", "wsgi", "--host", "0.0.0.0", "--port", "8000", "--workers", "2", \
      "--static-path-mount", "/app/var/staticfiles", "bizmitra.wsgi:application"]

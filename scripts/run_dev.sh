@@ -15,6 +15,11 @@ export WHATSAPP_GRAPH_URL="${WHATSAPP_GRAPH_URL:-http://127.0.0.1:${SANDBOX_PORT
 # Not inline in ${…:-…}: bash would end the default at the first "}" (the one of {host}).
 default_ws_url="ws://{host}:${REALTIME_PORT}/ws/inbox/"
 export LIVE_WEBSOCKET_URL="${LIVE_WEBSOCKET_URL:-$default_ws_url}"
+# Metrics: every process below writes into one directory, emptied before any of them starts
+# (bizmitra/metrics.py); one per web port, so a second copy (tests/test_first_run.py) has its own.
+export PROMETHEUS_MULTIPROC_DIR="$PWD/var/prometheus/$WEB_PORT"
+rm -rf "$PROMETHEUS_MULTIPROC_DIR" && mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
+export LOG_FORMAT="${LOG_FORMAT:-text}"
 
 # Settings refuse bad values (e.g. LIVE_WEBSOCKET_URL); say which in one line, before anything starts.
 if ! settings_error="$(python -c 'import django; django.setup()' 2>&1)"; then

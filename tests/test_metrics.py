@@ -166,8 +166,9 @@ def _names_in(expr: str) -> set[str]:
 
 def test_alert_rules_name_only_exported_metrics():
     rules = yaml.safe_load((MONITORING / "alert-rules.yaml").read_text())
+    assert rules["kind"] == "PrometheusRule"
     exported = metrics.metric_names()
-    alerts = [rule for group in rules["groups"] for rule in group["rules"]]
+    alerts = [rule for group in rules["spec"]["groups"] for rule in group["rules"]]
     assert {"BizMitraWebhook5xx", "BizMitraReplyQueueBacklog", "BizMitraSendFailureRate", "BizMitraDeadLetters"} <= {
         rule["alert"] for rule in alerts
     }
@@ -193,12 +194,22 @@ def test_grafana_dashboard_queries_only_exported_metrics():
 
 
 def test_scrape_config_uses_the_metrics_token():
-    config = yaml.safe_load((MONITORING / "prometheus-scrape.yaml").read_text())
-    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
-    assert set(jobs) == {"bizmitra-web", "bizmitra-worker"}
-    for job in jobs.values():
-        assert job["authorization"]["type"] == "Bearer"
-        assert job["authorization"]["credentials_file"]
+    monitors = {
+        doc["metadata"]["name"]: doc for doc in yaml.safe_load_all((MONITORING / "pod-monitors.yaml").read_text())
+    }
+    assert set(monitors) == {"bizmitra-web", "bizmitra-worker"}
+    for name, monitor in monitors.items():
+        assert monitor["kind"] == "PodMonitor"
+        assert monitor["spec"]["selector"]["matchLabels"]["app.kubernetes.io/component"] == name.split("-")[1]
+        (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
+        assert endpoint["path"] == "/metrics"
+        assert endpoint["authorization"] == {
+            "type": "Bearer",
+            "credentials": {"name": "bizmitra-secrets", "key": "METRICS_TOKEN"},
+        }
+    kustomization = yaml.safe_load((MONITORING / "kustomization.yaml").read_text())
+    assert set(kustomization["resources"]) == {"alert-rules.yaml", "pod-monitors.yaml"}
+    assert kustomization["configMapGenerator"][0]["files"] == ["grafana-dashboard.json"]
 
 
 def test_multiprocess_directory_is_shared_with_the_workers():

@@ -49,7 +49,7 @@ ACCESS_LOG = env.bool("ACCESS_LOG", default=True)
 REQUEST_ID_DELIVERY_TTL_SECONDS = env.int("REQUEST_ID_DELIVERY_TTL_SECONDS", default=24 * 3600)
 
 # json: one JSON object per line (production, and tests, which read worker logs); text: for people.
-LOG_FORMAT = env.str("LOG_FORMAT", default="json" if _BIZMITRA_ENV in ("production", "test") else "text")
+LOG_FORMAT = env.str("LOG_FORMAT", default="") or ("json" if _BIZMITRA_ENV in ("production", "test") else "text")
 if LOG_FORMAT not in ("json", "text"):
     from django.core.exceptions import ImproperlyConfigured
 

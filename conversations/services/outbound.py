@@ -329,20 +329,25 @@ def enqueue_send(message_id: int, *, countdown: float = 0.0) -> None:
     )
 
 
+# `unknown`: a send in doubt that was not resent (outbound_delivery.messages_reconcile); the
+# person who checked the conversation sends it again.
+_RETRYABLE_STATUSES = (MessageStatus.DEAD, MessageStatus.FAILED, MessageStatus.UNKNOWN)
+
+
 @transaction.atomic
 def message_retry(*, message: Message) -> bool:
-    """Put a ``dead`` or ``failed`` outbound message back in the queue with fresh attempts.
+    """Put a ``dead``, ``failed`` or ``unknown`` outbound message back in the queue with fresh attempts.
 
     Returns False when the message is not in one of those states. Raises ``WindowClosed``
     for a free-form message whose window has closed since (Meta would refuse it).
     """
     message = Message.objects.select_related("conversation__contact").get(pk=message.pk)
-    if message.direction != Direction.OUTBOUND or message.status not in (MessageStatus.DEAD, MessageStatus.FAILED):
+    if message.direction != Direction.OUTBOUND or message.status not in _RETRYABLE_STATUSES:
         return False
     _check_window(message.conversation.contact, message.type)
     now = timezone.now()
     updated = Message.objects.filter(
-        pk=message.pk, status__in=[MessageStatus.DEAD, MessageStatus.FAILED], direction=Direction.OUTBOUND
+        pk=message.pk, status__in=_RETRYABLE_STATUSES, direction=Direction.OUTBOUND
     ).update(
         status=MessageStatus.QUEUED,
         attempts=0,

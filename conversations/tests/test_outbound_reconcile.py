@@ -138,3 +138,16 @@ def test_pair_backoff_grows_as_meta_asks_and_never_below_six_seconds(live_db, se
     assert 250 < backoff.wait(PHONE_NUMBER_ID, recipient) <= 256
     assert backoff.wait(PHONE_NUMBER_ID, "+15550002222") == 0.0
     backoff.clear(PHONE_NUMBER_ID, recipient)
+
+
+def test_a_person_can_send_an_unknown_message_again(live_db, celery_worker, graph):
+    from conversations.services.outbound import message_retry
+
+    phone = unique_phone()
+    open_conversation(phone)
+    message = lost_answer(graph, phone)
+    with schema_context(SCHEMA):
+        assert messages_reconcile(stuck_after=timedelta(0)).unknown == 1
+        assert message_retry(message=fetch(message.pk)) is True
+    again = wait_until(message.pk)
+    assert again.status == MessageStatus.SENT and len(sends_of(graph, message.pk)) == 2
