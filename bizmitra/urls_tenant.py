@@ -36,6 +36,8 @@ urlpatterns = [
     path("", include("documents.urls")),
     # leads board, lead page and analytics (issue 11)
     path("", include("leads.urls")),
+    # settings: API keys, team, WhatsApp numbers; the invitation link (issue 11 §4)
+    path("", include("tenants.settings_pages.urls")),
     # security settings: sign-in lockouts and the audit log (issue 13 §3)
     path("settings/", include("security.urls")),
     path("", include("conversations.urls")),

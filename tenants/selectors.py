@@ -45,3 +45,26 @@ def tenant_timezone(*, tenant: Tenant | None = None, schema_name: str | None = N
 
 def tenant_get_by_client_code(*, client_code: str) -> Tenant | None:
     return Tenant.objects.filter(client_code=client_code.strip().upper()).first()
+
+
+def api_key_list(*, tenant: Tenant, user) -> list:
+    """The tenant's API keys, newest first, active ones before revoked (owners only)."""
+    from django.core.exceptions import PermissionDenied
+
+    from tenants.models import ApiKey
+    from tenants.permissions import user_is_owner
+
+    if not user_is_owner(user):
+        raise PermissionDenied("Only owners can see API keys.")
+    return list(ApiKey.objects.filter(tenant=tenant).order_by("revoked_at", "-created_at").defer("key_hash"))
+
+
+def phone_number_list(*, tenant: Tenant, user) -> list[PhoneNumber]:
+    """The tenant's connected WhatsApp numbers (owners only); secrets are never read out here."""
+    from django.core.exceptions import PermissionDenied
+
+    from tenants.permissions import user_is_owner
+
+    if not user_is_owner(user):
+        raise PermissionDenied("Only owners can see the WhatsApp numbers.")
+    return list(PhoneNumber.objects.filter(tenant=tenant).order_by("created_at"))

@@ -244,3 +244,194 @@ def tenant_profile_update(*, tenant: Tenant, name: str, timezone_name: str) -> T
     row.save(update_fields=["name", "timezone"])
     tenant.name, tenant.timezone = name, timezone_name
     return row
+
+
+# -- settings pages (issue 11 §4): API keys, callback secret, WhatsApp numbers -----------------
+# Owners only; the check is here so every entry point refuses the same things.
+
+API_KEY_NAME_MAX = 100
+
+
+def _owner_required(by) -> None:
+    from django.core.exceptions import PermissionDenied
+
+    from tenants.permissions import user_is_owner
+
+    if not user_is_owner(by):
+        raise PermissionDenied("Only owners can change these settings.")
+
+
+def api_key_issue(*, tenant: Tenant, name: str, by) -> IssuedApiKey:
+    """An owner creates a named key (``api_key_create``); the raw key is returned once."""
+    _owner_required(by)
+    name = (name or "").strip()
+    if not name:
+        raise ValidationFailed(
+            "Invalid API key.", fields={"name": ["Name the key after the site or app that uses it."]}
+        )
+    if len(name) > API_KEY_NAME_MAX:
+        raise ValidationFailed("Invalid API key.", fields={"name": [f"At most {API_KEY_NAME_MAX} characters."]})
+    return api_key_create(tenant=tenant, name=name)
+
+
+def api_key_revoke(*, tenant: Tenant, api_key_id: int, by) -> ApiKey:
+    """Revoke one of ``tenant``'s keys; ``Conflict`` when someone revoked it already."""
+    from bizmitra.errors import Conflict, NotFound
+
+    _owner_required(by)
+    api_key = ApiKey.objects.filter(tenant=tenant, pk=api_key_id).first()
+    if api_key is None:
+        raise NotFound("This API key does not exist.")
+    if api_keys_revoke(api_keys=ApiKey.objects.filter(pk=api_key.pk)) == 0:
+        raise Conflict(f"The key “{api_key.name}” was already revoked (by someone else, or in another tab).")
+    api_key.refresh_from_db(fields=["revoked_at"])
+    return api_key
+
+
+def secret_fingerprint(secret: str) -> str:
+    """A short, non-reversible label of a secret: tells versions apart without showing it."""
+    return hashlib.sha256((secret or "").encode()).hexdigest()[:12]
+
+
+@transaction.atomic
+def tenant_callback_secret_rotate(*, tenant: Tenant, expected_fingerprint: str, by) -> str:
+    """Replace the secret that signs workflow callbacks (``workflows.services.callbacks``
+    reads it at each delivery, so the next callback is signed with the new one); returns it.
+
+    ``expected_fingerprint`` is the ``secret_fingerprint`` the owner saw: if another owner
+    rotated in between, ``Conflict`` (never a silent second rotation). Locks the tenant row.
+    """
+    from bizmitra.errors import Conflict
+
+    _owner_required(by)
+    row = Tenant.objects.select_for_update().get(pk=tenant.pk)
+    if secret_fingerprint(str(row.callback_signing_secret or "")) != expected_fingerprint:
+        raise Conflict("The signing secret was changed by someone else meanwhile. Reload to see the current state.")
+    row.callback_signing_secret = secrets.token_urlsafe(32)
+    row.save(update_fields=["callback_signing_secret"])
+    tenant.callback_signing_secret = row.callback_signing_secret
+    return str(row.callback_signing_secret)
+
+
+@dataclass(frozen=True)
+class NumberCheck:
+    """What Meta answered for a number being connected."""
+
+    display_phone_number: str
+    verified_name: str
+    quality_rating: str
+
+
+def phone_number_verify(*, phone_number_id: str, access_token: str) -> NumberCheck:
+    """Ask Graph (``GET /{phone_number_id}``) whether ``access_token`` can use this number.
+
+    Meta's refusal becomes ``ValidationFailed`` naming the field it is about, with Meta's own
+    code and message (190: the token; 100: the number); a network failure names no field.
+    """
+    from django.conf import settings
+
+    from bizmitra.graph_api.client import GraphApiError, GraphClient, GraphError
+
+    client = GraphClient(
+        base_url=settings.WHATSAPP_GRAPH_URL,
+        api_version=settings.WHATSAPP_API_VERSION,
+        access_token=access_token,
+        timeout=settings.WHATSAPP_GRAPH_TIMEOUT_SECONDS,
+    )
+    try:
+        data = client.get_phone_number(phone_number_id)
+    except GraphApiError as exc:
+        said = f"Meta refused it (error {exc.code}): {exc.details or exc.message or exc.title}"
+        field = "access_token" if exc.is_auth_error else "phone_number_id"
+        raise ValidationFailed("Meta did not accept these credentials.", fields={field: [said]}) from exc
+    except GraphError as exc:
+        raise ValidationFailed(f"Could not reach Meta to check the number: {exc}. Nothing was saved.") from exc
+    return NumberCheck(
+        display_phone_number=str(data.get("display_phone_number") or ""),
+        verified_name=str(data.get("verified_name") or ""),
+        quality_rating=str(data.get("quality_rating") or ""),
+    )
+
+
+def phone_number_connect(
+    *, tenant: Tenant, by, phone_number_id: str, waba_id: str, access_token: str, app_secret: str = ""
+) -> tuple[PhoneNumber, NumberCheck]:
+    """Connect a WhatsApp number to ``tenant`` after Graph accepted its credentials live.
+
+    Nothing is saved when a field is invalid or Meta refuses (``ValidationFailed`` with
+    Meta's reason on the field). The token and app secret are stored encrypted.
+    """
+    from django.db import IntegrityError
+
+    _owner_required(by)
+    phone_number_id, waba_id = (phone_number_id or "").strip(), (waba_id or "").strip()
+    access_token, app_secret = (access_token or "").strip(), (app_secret or "").strip()
+    errors: dict[str, list[str]] = {}
+    if not re.fullmatch(r"[0-9]{5,64}", phone_number_id):
+        errors["phone_number_id"] = ["Meta's phone number id: digits only (WhatsApp Manager → API setup)."]
+    elif PhoneNumber.objects.filter(phone_number_id=phone_number_id).exists():
+        errors["phone_number_id"] = ["This number is already connected (here or to another business)."]
+    if not re.fullmatch(r"[0-9]{5,64}", waba_id):
+        errors["waba_id"] = ["The WhatsApp Business Account id: digits only."]
+    if not access_token:
+        errors["access_token"] = ["Paste the permanent (system user) access token."]
+    elif len(access_token) > 2048 or any(c.isspace() for c in access_token):
+        errors["access_token"] = ["This does not look like an access token (no spaces, at most 2048 characters)."]
+    if app_secret and not re.fullmatch(r"[0-9a-fA-F]{16,128}", app_secret):
+        errors["app_secret"] = ["The app secret is a hexadecimal string (App settings → Basic)."]
+    if errors:
+        raise ValidationFailed("Check the highlighted fields.", fields=errors)
+    check = phone_number_verify(phone_number_id=phone_number_id, access_token=access_token)
+    try:
+        with transaction.atomic():
+            number = PhoneNumber.objects.create(
+                tenant=tenant,
+                phone_number_id=phone_number_id,
+                display_phone_number=check.display_phone_number,
+                waba_id=waba_id,
+                access_token=access_token,
+                app_secret=app_secret,
+            )
+    except IntegrityError:
+        raise ValidationFailed(
+            "Check the highlighted fields.",
+            fields={"phone_number_id": ["Someone connected this number meanwhile."]},
+        ) from None
+    return number, check
+
+
+def graph_sandbox_url() -> str | None:
+    """The Graph sandbox's base URL when ``WHATSAPP_GRAPH_URL`` is one (it answers
+    ``/_sandbox/health``), else None."""
+    import httpx
+    from django.conf import settings
+
+    base = settings.WHATSAPP_GRAPH_URL.rstrip("/")
+    try:
+        answer = httpx.get(f"{base}/_sandbox/health", timeout=1.5)
+        return base if answer.status_code == 200 and answer.json().get("ok") else None
+    except (httpx.HTTPError, ValueError):
+        return None
+
+
+def phone_number_connect_sandbox(*, tenant: Tenant, by) -> tuple[PhoneNumber, NumberCheck]:
+    """Connect a test number of the Graph sandbox (only when the Graph API in use is one):
+    registered there with a fresh token, then connected like a real number."""
+    import httpx
+
+    _owner_required(by)
+    base = graph_sandbox_url()
+    if base is None:
+        raise ValidationFailed("The Graph sandbox is not running here: connect a real number instead.")
+    phone_number_id = f"1065{secrets.randbelow(10**11):011d}"
+    waba_id = f"1022{secrets.randbelow(10**11):011d}"
+    token = f"sandbox-{secrets.token_urlsafe(24)}"
+    display = f"1555{secrets.randbelow(10**7):07d}"
+    body = {"phone_number_id": phone_number_id, "token": token, "waba_id": waba_id, "display_phone_number": display}
+    try:
+        httpx.post(f"{base}/_sandbox/numbers", json=body, timeout=5).raise_for_status()
+    except httpx.HTTPError as exc:
+        raise ValidationFailed(f"The Graph sandbox refused the test number: {exc}") from exc
+    return phone_number_connect(
+        tenant=tenant, by=by, phone_number_id=phone_number_id, waba_id=waba_id, access_token=token
+    )

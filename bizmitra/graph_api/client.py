@@ -283,6 +283,18 @@ class GraphClient:
             body["typing_indicator"] = {"type": "text"}
         self._json("POST", self._url(phone_number_id, "messages"), json=body)
 
+    # -- numbers --------------------------------------------------------------------------
+
+    def get_phone_number(
+        self,
+        phone_number_id: str,
+        *,
+        fields: Sequence[str] = ("display_phone_number", "verified_name", "quality_rating"),
+    ) -> dict[str, Any]:
+        """``GET /<ver>/<PHONE_NUMBER_ID>?fields=…``: the number as Meta knows it; a wrong token
+        or a number this token may not read raises ``GraphApiError`` (190, 100)."""
+        return self._json("GET", self._url(phone_number_id), params={"fields": ",".join(fields)})
+
     # -- media ----------------------------------------------------------------------------
 
     def get_media(self, media_id: str, phone_number_id: str | None = None) -> MediaInfo:

@@ -141,6 +141,8 @@ TENANT_APPS = [
     "leads",
     "workflows",
     "documents",
+    # Invitations and roles, in the tenant's schema beside its users (tenants/team/__init__.py).
+    "tenants.team",
 ]
 
 INSTALLED_APPS = list(SHARED_APPS) + [app for app in TENANT_APPS if app not in SHARED_APPS]
@@ -366,3 +368,5 @@ from bizmitra.settings.analytics import *  # noqa: E402,F403
 from bizmitra.settings.observability import *  # noqa: E402,F403
 from bizmitra.settings.recovery import *  # noqa: E402,F403
 from bizmitra.settings.security import *  # noqa: E402,F403
+from bizmitra.settings.email import *  # noqa: E402,F403
+from bizmitra.settings.team import *  # noqa: E402,F403
