@@ -32,7 +32,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from django.db import DataError, IntegrityError, transaction
+from django.db import DataError, IntegrityError, connection, transaction
 from django.db.models import Case, DateTimeField, F, IntegerField, Q, Value, When
 from django.db.models.functions import Greatest
 from django.utils import timezone
@@ -170,7 +170,8 @@ def inbound_part_store(*, messages: Sequence[InboundMessage], statuses: Sequence
     timestamp order) for the whole part. Statuses are applied after the messages, so a
     status for a message of the same part finds it.
     """
-    created = _messages_store(_not_stored(messages))
+    fresh, waiting = _not_stored(messages)
+    created = _messages_store(fresh, waiting)
     for update in sorted(statuses, key=lambda s: (s.timestamp, STATUS_RANK.get(s.status, 0))):
         status_apply(update=update)
     return created
@@ -221,21 +222,49 @@ def _schedule_media_fetch(message_id: int) -> None:
 # -- internals --------------------------------------------------------------------------------
 
 
-def _not_stored(messages: Sequence[InboundMessage]) -> list[InboundMessage]:
-    """Messages whose wamid is not stored yet, once each, in Meta's timestamp order."""
+# The wamids already stored and, in the same statement, the reactions stored before the
+# message they react to (Meta does not keep order across deliveries, issue 13 §2): those of
+# this part's senders, no older than the part's oldest message (one reacts after the message
+# was written), so the (conversation, timestamp) index reads only each chat's newest rows.
+_STORED_AND_WAITING_SQL = (
+    f"SELECT m.wamid, NULL::bigint FROM {Message._meta.db_table} m WHERE m.wamid = ANY(%s) "
+    f"UNION ALL SELECT r.payload->'reaction'->>'message_id', r.id FROM {Message._meta.db_table} r "
+    f"JOIN {Conversation._meta.db_table} c ON c.id = r.conversation_id "
+    f"JOIN {Contact._meta.db_table} p ON p.id = c.contact_id "
+    "WHERE (p.wa_id = ANY(%s) OR p.user_id = ANY(%s)) AND r.timestamp >= %s "
+    "AND r.type = 'reaction' AND r.reaction_to_id IS NULL "
+    "AND r.payload->'reaction'->>'message_id' = ANY(%s)"
+)
+
+
+def _not_stored(messages: Sequence[InboundMessage]) -> tuple[list[InboundMessage], dict[str, list[int]]]:
+    """Messages whose wamid is not stored yet, once each, in Meta's timestamp order; and the
+    ids of stored reactions still waiting for one of them, by its wamid."""
     if not messages:
-        return []
-    wamids = {m.wamid for m in messages}
-    stored = set(Message.objects.filter(wamid__in=wamids).order_by().values_list("wamid", flat=True))
+        return [], {}
+    wamids = sorted({m.wamid for m in messages})
+    wa_ids = sorted({m.contact.wa_id for m in messages if m.contact.wa_id})
+    user_ids = sorted({m.contact.user_id for m in messages if m.contact.user_id})
+    oldest = min(_when(m.timestamp) for m in messages)
+    stored: set[str] = set()
+    waiting: dict[str, list[int]] = defaultdict(list)
+    with connection.cursor() as cursor:
+        cursor.execute(_STORED_AND_WAITING_SQL, (wamids, wa_ids, user_ids, oldest, wamids))
+        for wamid, reaction_id in cursor.fetchall():
+            if reaction_id is None:
+                stored.add(wamid)
+            else:
+                waiting[wamid].append(reaction_id)
     fresh: dict[str, InboundMessage] = {}
     for message in messages:
         if message.wamid not in stored:
             fresh.setdefault(message.wamid, message)
-    return sorted(fresh.values(), key=lambda m: (m.timestamp, m.wamid))
+    return sorted(fresh.values(), key=lambda m: (m.timestamp, m.wamid)), waiting
 
 
-def _messages_store(fresh: list[InboundMessage]) -> list[Message]:
-    """Insert ``fresh`` (sorted, one per wamid) with their contacts and conversations."""
+def _messages_store(fresh: list[InboundMessage], waiting: dict[str, list[int]] | None = None) -> list[Message]:
+    """Insert ``fresh`` (sorted, one per wamid) with their contacts and conversations; link
+    the ``waiting`` reactions (ids by target wamid) to the targets inserted here."""
     if not fresh:
         return []
     at = {m.wamid: _when(m.timestamp) for m in fresh}
@@ -266,6 +295,7 @@ def _messages_store(fresh: list[InboundMessage]) -> list[Message]:
         row._state.adding = False
         row._state.db = "default"
     _reactions_within_link(fresh, created)
+    _reactions_waiting_link(waiting or {}, created)
 
     for row in created:
         publish(
@@ -395,6 +425,18 @@ def _reactions_within_link(fresh: list[InboundMessage], created: list[Message]) 
     )
     for row in created:
         row.reaction_to_id = links.get(row.pk, row.reaction_to_id)
+
+
+def _reactions_waiting_link(waiting: dict[str, list[int]], created: list[Message]) -> None:
+    # Reactions stored before their message: one UPDATE, only when there are such reactions.
+    links = {reaction_id: row.pk for row in created for reaction_id in waiting.get(row.wamid, ())}
+    if not links:
+        return
+    Message.objects.filter(pk__in=links, reaction_to__isnull=True).update(
+        reaction_to_id=Case(
+            *(When(pk=pk, then=Value(target)) for pk, target in links.items()), output_field=IntegerField()
+        )
+    )
 
 
 def _latest(messages: list[InboundMessage], at: dict[str, datetime]) -> tuple[datetime, str]:
