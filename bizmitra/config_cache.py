@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Generic, TypeVar
 
 from django.core.cache import cache
@@ -32,9 +33,37 @@ VERSION_KEY = "config-version"
 _caches: list[TenantConfigCache] = []
 
 
+_pinned = threading.local()
+
+
+@contextmanager
+def config_version_pinned() -> Iterator[None]:
+    """Read each tenant's version once for the whole block (a batch of engine decisions
+    reads the snapshots dozens of times; one Redis GET is enough for one transaction)."""
+    outer = getattr(_pinned, "versions", None)
+    if outer is not None:
+        yield
+        return
+    _pinned.versions = {}
+    try:
+        yield
+    finally:
+        _pinned.versions = None
+
+
 def config_version() -> str:
     """The current configuration version of the connection's tenant (created when missing:
     after a Redis restart every process rebuilds once)."""
+    pinned = getattr(_pinned, "versions", None)
+    if pinned is not None:
+        schema_name = connection.schema_name
+        if schema_name not in pinned:
+            pinned[schema_name] = _version_read()
+        return pinned[schema_name]
+    return _version_read()
+
+
+def _version_read() -> str:
     version = cache.get(VERSION_KEY)
     if version is None:
         cache.add(VERSION_KEY, uuid.uuid4().hex, timeout=None)
@@ -44,6 +73,9 @@ def config_version() -> str:
 
 def _bump() -> None:
     cache.set(VERSION_KEY, uuid.uuid4().hex, timeout=None)
+    pinned = getattr(_pinned, "versions", None)
+    if pinned is not None:
+        pinned.pop(connection.schema_name, None)
 
 
 def config_changed(**_signal_kwargs) -> None:

@@ -62,22 +62,34 @@ def broadcast_live(*, schema_name: str, event: dict) -> None:
     _live_loop().submit(layer.group_send(live_group_name(schema_name), message))
 
 
+# Broadcasts in flight at once per process. A stored webhook part publishes one event per
+# message; unbounded, a burst of 100 opened more Redis connections than channels_redis's
+# pool allows ("Too many connections") and the dashboards missed those events.
+LIVE_CONCURRENCY = 4
+
+
 class _LiveLoop:
-    """An asyncio loop in a daemon thread that runs broadcasts one after another."""
+    """An asyncio loop in a daemon thread that runs broadcasts, a few at a time, in order of
+    submission."""
 
     def __init__(self) -> None:
         import asyncio
         import threading
 
         self.loop = asyncio.new_event_loop()
+        self.slots = asyncio.Semaphore(LIVE_CONCURRENCY)  # bound to self.loop on first use
         self.thread = threading.Thread(target=self.loop.run_forever, name="live-broadcast", daemon=True)
         self.thread.start()
 
     def submit(self, coroutine) -> None:
         import asyncio
 
-        future = asyncio.run_coroutine_threadsafe(coroutine, self.loop)
+        future = asyncio.run_coroutine_threadsafe(self._bounded(coroutine), self.loop)
         future.add_done_callback(_log_failure)
+
+    async def _bounded(self, coroutine) -> None:
+        async with self.slots:
+            await coroutine
 
 
 def _log_failure(future) -> None:

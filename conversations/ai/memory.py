@@ -56,6 +56,34 @@ def memory_append(
     return [_decode(item) for item in window]
 
 
+def memory_get_many(*, schema_name: str, contact_ids: list[int]) -> dict[int, list[dict]]:
+    """``memory_get`` of several contacts in one round trip."""
+    pipe = redis_client().pipeline(transaction=False)
+    for contact_id in contact_ids:
+        pipe.lrange(memory_key(schema_name=schema_name, contact_id=contact_id), 0, -1)
+    windows = pipe.execute()
+    return {contact_id: [_decode(item) for item in raw] for contact_id, raw in zip(contact_ids, windows, strict=True)}
+
+
+def memory_append_many(*, schema_name: str, rows: list[tuple[int, str, str, int | None]]) -> None:
+    """``memory_append`` of ``(contact_id, role, content, message_id)`` rows, in order, in one
+    MULTI/EXEC (the engine's batched decisions)."""
+    if not rows:
+        return
+    pipe = redis_client().pipeline(transaction=True)
+    keys = []
+    for contact_id, role, content, message_id in rows:
+        if role not in ROLES:
+            raise ValueError(f"role must be one of {ROLES}, not {role!r}")
+        key = memory_key(schema_name=schema_name, contact_id=contact_id)
+        pipe.rpush(key, json.dumps({"role": role, "content": _clip(content), "message_id": message_id}))
+        keys.append(key)
+    for key in dict.fromkeys(keys):
+        pipe.ltrim(key, -MEMORY_WINDOW, -1)
+        pipe.expire(key, MEMORY_TTL_SECONDS)
+    pipe.execute()
+
+
 def memory_replace(*, schema_name: str, contact_id: int, entries: list[dict]) -> list[dict]:
     """Set a contact's window to ``entries`` (the last ``MEMORY_WINDOW`` of them)."""
     key = memory_key(schema_name=schema_name, contact_id=contact_id)

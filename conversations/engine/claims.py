@@ -59,7 +59,7 @@ def decision_claim(message: Message) -> EngineDecision | None:
     return EngineDecision.objects.get(message=message) if taken else None
 
 
-def _lock_key(conversation_id: int) -> str:
+def lock_key(conversation_id: int) -> str:
     return f"engine:{connection.schema_name}:{conversation_id}"
 
 
@@ -80,13 +80,13 @@ def conversation_lock_keep(conversation_id: int) -> bool:
     advisory locks are re-entrant within a session, so this is immediate). Release with
     ``conversation_unlock``."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", [_lock_key(conversation_id)])
+        cursor.execute("SELECT pg_try_advisory_lock(hashtextextended(%s, 0))", [lock_key(conversation_id)])
         return bool(cursor.fetchone()[0])
 
 
 def conversation_unlock(conversation_id: int) -> None:
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", [_lock_key(conversation_id)])
+        cursor.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", [lock_key(conversation_id)])
 
 
 @contextmanager
@@ -102,7 +102,7 @@ def conversation_lock(conversation_id: int) -> Iterator[bool]:
 
 
 def _acquire(conversation_id: int, function: str) -> bool:
-    key = _lock_key(conversation_id)
+    key = lock_key(conversation_id)
     deadline = time.monotonic() + CONVERSATION_LOCK_WAIT_SECONDS
     with connection.cursor() as cursor:
         while True:

@@ -50,6 +50,17 @@ class SlowPathNeeded(Exception):
     decided again on the slow path."""
 
 
+class Unbatchable(SlowPathNeeded):
+    """Raised in a batched decision (``Run.deferred``) before a step that writes more than
+    replies, flow state and memory (opt-out/in, handoff, lead capture, seeding): the batch
+    leaves the message to the one-message path, which decides it afresh."""
+
+
+def _not_in_batch(run: Run, what: str) -> None:
+    if run.deferred:
+        raise Unbatchable(what)
+
+
 @dataclass
 class Outcome:
     """What the engine decided, as written to the ``EngineDecision`` row."""
@@ -68,7 +79,7 @@ def decide(run: Run, *, state) -> Outcome:
     if message.type in IGNORED_TYPES:
         return Outcome(Path.IGNORED, f"{message.type} message")
 
-    _builtin_intents_ensure()
+    _builtin_intents_ensure(run)
     text = message_text(message)
     flow = flow_match(text=text, payload_id=message.payload_id, state=state, bot=bot)
     intent = flow.rule.builtin_intent if flow.rule is not None else ""
@@ -87,6 +98,7 @@ def decide(run: Run, *, state) -> Outcome:
             return Outcome(
                 Path.SILENT_HANDOFF, f"a person has taken over ({conversation.handoff_reason or 'no reason'})"
             )
+        _not_in_batch(run, "returning a handed-off conversation to the bot")
         reason = handoff_auto_return_reason(settings)
         conversation_return_to_bot(conversation=conversation, by=SYSTEM_ACTOR, reason=reason)
         run.notes.append(f"returned to the bot: {reason}")
@@ -109,6 +121,7 @@ def decide(run: Run, *, state) -> Outcome:
 
 
 def _opt_out(run: Run, flow) -> Outcome:
+    _not_in_batch(run, "opt-out")
     # savepoint=False: inside the fast path's transaction this joins it at no extra query.
     with transaction.atomic(savepoint=False):
         Contact.objects.filter(pk=run.contact.pk, opted_out_at__isnull=True).update(opted_out_at=timezone.now())
@@ -118,6 +131,7 @@ def _opt_out(run: Run, flow) -> Outcome:
 
 
 def _opt_in(run: Run, flow) -> Outcome:
+    _not_in_batch(run, "opt-in")
     with transaction.atomic(savepoint=False):
         Contact.objects.filter(pk=run.contact.pk).update(opted_out_at=None)
         run.contact.opted_out_at = None
@@ -148,13 +162,14 @@ def _apply_flow(run: Run, flow) -> Outcome:
     template = flow.template
 
     if flow.action == FlowAction.HANDOFF:
+        _not_in_batch(run, "handoff")
         sent = send_template(run, template) if template is not None else False
         if not sent:
             message = handoff_settings_for(run.bot).handoff_message.strip()
             if message:
                 send(run, "text", message[:TEXT_MAX])
         if template is not None or flow.next_state is not None:
-            conversation_state_advance(contact=run.contact, template=template if sent else None, state=flow.next_state)
+            _state_advance(run, template=template if sent else None, state=flow.next_state)
         who = f"rule:{rule.name}" if rule is not None else "flow"
         conversation_handoff(conversation=run.conversation, by=who, reason=flow.reason)
         return Outcome(path, "handed off: " + flow.reason, rule=rule, template_key=_key(template))
@@ -162,7 +177,7 @@ def _apply_flow(run: Run, flow) -> Outcome:
     if template is not None and not send_template(run, template):
         fallback(run, f"template {template.key} could not be sent")
         return Outcome(Path.FALLBACK, f"{flow.reason}; its template could not be sent", rule=rule)
-    conversation_state_advance(contact=run.contact, template=template, state=flow.next_state)
+    _state_advance(run, template=template, state=flow.next_state)
     return Outcome(path, flow.reason, rule=rule, template_key=_key(template))
 
 
@@ -196,7 +211,7 @@ def _ai_answer(run: Run, *, why: str, rule, next_state: str | None, state, text:
         return fallback(run, f"{why}; AI assistant failed ({type(exc).__name__})", rule=rule)
 
     if next_state is not None:
-        conversation_state_advance(contact=run.contact, state=next_state)
+        _state_advance(run, state=next_state)
     ai_call_id = reply.log_id
     if reply.kind == "fallback":
         outcome = fallback(run, f"{why}; AI fallback: {reply.reason}", rule=rule)
@@ -241,7 +256,7 @@ def fallback(run: Run, reason: str, *, rule=None) -> Outcome:
     """Send the tenant's fallback template, or the default text when it has none."""
     template = flow_book().fallback_template
     if template is not None and template.is_sendable and send_template(run, template):
-        conversation_state_advance(contact=run.contact, template=template)
+        _state_advance(run, template=template)
         return Outcome(Path.FALLBACK, reason, rule=rule, template_key=template.key)
     send(run, "text", DEFAULT_FALLBACK_TEXT)
     return Outcome(Path.FALLBACK, reason + "; default text (no fallback template)", rule=rule)
@@ -261,9 +276,17 @@ def _key(template) -> str:
     return template.key if template is not None else ""
 
 
-def _builtin_intents_ensure() -> None:
+def _builtin_intents_ensure(run: Run) -> None:
     if not flow_book().builtin_intents_seeded:
+        _not_in_batch(run, "seeding the built-in intents")
         builtin_intents_ensure()
+
+
+def _state_advance(run: Run, *, template=None, state: str | None = None) -> None:
+    if run.deferred:
+        run.deferred_states.append((template, state))
+    else:
+        conversation_state_advance(contact=run.contact, template=template, state=state)
 
 
 def _capture_lead(run: Run, *, state, text: str) -> None:
@@ -272,5 +295,6 @@ def _capture_lead(run: Run, *, state, text: str) -> None:
     field_name = hooks.LEAD_FIELD_ALIASES.get(state.state[len(LEAD_STATE_PREFIX) :].strip().lower())
     if field_name is None:
         return
+    _not_in_batch(run, "lead capture")
     problem = hooks.lead_fields_capture(contact=run.contact, fields={field_name: text[:255]}, actor=f"bot:{run.bot.pk}")
     run.notes.append(f"lead {field_name} not saved: {problem}" if problem else f"lead {field_name} saved")

@@ -22,7 +22,7 @@ from conversations.ai.memory import message_text as memory_text
 from conversations.engine import hooks
 from conversations.engine.handoff import remember
 from conversations.models import Bot, Contact, Conversation, Message
-from conversations.services.outbound import DuplicateMessage, enqueue_send, message_send, reply_queue
+from conversations.services.outbound import DuplicateMessage, enqueue_send, message_send, reply_build, reply_queue
 from conversations.services.outbound_delivery import message_deliver
 from templates.rendering import render_context, render_template
 from templates.text import variable_slots
@@ -36,6 +36,11 @@ class Run:
 
     ``fast``: the decision runs in one transaction and its replies are delivered by
     ``deliver_replies`` after commit (see ``services``).
+
+    ``deferred`` (with ``fast``): the decision is one of a batch (``engine.batch``): its
+    replies, flow state and memory entries are collected here unsaved, and the batch stores
+    those of every message with a few statements. A step that would write anything else
+    raises ``deciding.Unbatchable`` first.
     """
 
     message: Message
@@ -48,6 +53,12 @@ class Run:
     sent_ids: list[int] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     user_remembered: bool = False
+    deferred: bool = False
+    deferred_replies: list[Message] = field(default_factory=list)
+    # (template or None, state or None) for each flow-state advance, in order.
+    deferred_states: list[tuple] = field(default_factory=list)
+    # (role, content, message or message id, once) for the AI memory, in order.
+    deferred_memory: list[tuple] = field(default_factory=list)
 
     @property
     def reply_key(self) -> str:
@@ -90,6 +101,17 @@ def send(
         run.sends += 1
         key = run.reply_key
     try:
+        if run.deferred:
+            message = reply_build(
+                conversation=run.conversation,
+                type=type_,
+                content=content,
+                idempotency_key=key,
+                allow_opted_out=allow_opted_out,
+            )
+            run.deferred_replies.append(message)
+            run.deferred_memory.append(("assistant", memory_text(message) or "[message]", message, False))
+            return message
         if run.fast:
             message = reply_queue(
                 conversation=run.conversation,
@@ -133,7 +155,9 @@ def remember_user(run: Run) -> None:
         return
     run.user_remembered = True
     content = memory_text(run.message)
-    if content:
+    if content and run.deferred:
+        run.deferred_memory.append(("user", content, run.message.pk, True))
+    elif content:
         remember(
             schema_name=run.schema_name,
             contact_id=run.contact.pk,

@@ -48,18 +48,13 @@ import time
 from datetime import timedelta
 
 from django.conf import settings
-from django.contrib.postgres.expressions import ArraySubquery
 from django.core.cache import cache
 from django.db import connection, transaction
-from django.db.models import Exists, OuterRef, Q, Value
-from django.db.models.functions import Concat
 from django.utils import timezone
 
-from bizmitra import metrics
 from bizmitra.periodic import periodic_task_ensure
 from conversations.choices import Direction
-from conversations.engine import hooks
-from conversations.engine.bots import bot_for_phone_number
+from conversations.engine.batch import decide_batch, fill_decision
 from conversations.engine.claims import (
     conversation_lock_for_transaction,
     conversation_lock_keep,
@@ -68,6 +63,7 @@ from conversations.engine.claims import (
     messages_owed,
 )
 from conversations.engine.deciding import DEFAULT_FALLBACK_TEXT, Outcome, SlowPathNeeded, decide
+from conversations.engine.loading import flow_state_of, load_message, run_for
 from conversations.engine.replying import Run, deliver_replies
 from conversations.models import EngineDecision, Message
 
@@ -87,9 +83,18 @@ Path = EngineDecision.Path
 
 def engine_handle_messages(*, message_ids: list[int]) -> int:
     """Answer each inbound message of ``message_ids``, in order; returns how many were decided
-    by this call. Tenant schema, outside a transaction."""
-    decided = 0
-    for message_id in message_ids:
+    or found decided. Tenant schema, outside a transaction.
+
+    The first message of each conversation is decided together with the others in one
+    transaction where it can be (``batch.decide_batch``); every message the batch leaves —
+    later messages of a conversation, anything needing the AI, an away message or more
+    writes — goes through ``engine_handle_message`` afterwards, in order.
+    """
+    batch = decide_batch(message_ids)
+    if batch.reply_ids:
+        deliver_replies(batch.reply_ids)
+    decided = len(batch.decided) + len(batch.done)
+    for message_id in batch.left:
         decided += engine_handle_message(message_id=message_id) is not None
     return decided
 
@@ -137,8 +142,6 @@ class EarlierMessagesFirst(Exception):
 # How many times a message lets earlier ones of its conversation go first before it is
 # answered anyway (each round answers every earlier one it found).
 ORDER_ROUNDS = 3
-# Earlier messages that old are the owed-work sweep's business, not this message's.
-ORDER_WINDOW = timedelta(minutes=10)
 
 
 def engine_decide(*, message: Message, in_order: bool = True) -> tuple[EngineDecision, list[int]]:
@@ -170,53 +173,9 @@ def engine_decide(*, message: Message, in_order: bool = True) -> tuple[EngineDec
                 conversation_unlock(conversation_id)
 
 
-def _load(message_id: int) -> Message:
-    reply_key = Concat(Value("reply:"), OuterRef("wamid"))
-    # Inbound messages of the conversation before this one (Meta's time, then arrival) that
-    # no run has touched: no decision row at all (a claim means someone holds the lock).
-    earlier = Message.objects.filter(
-        conversation_id=OuterRef("conversation_id"),
-        direction=Direction.INBOUND,
-        created_at__gte=timezone.now() - ORDER_WINDOW,
-        engine_decision__isnull=True,
-    ).filter(Q(timestamp__lt=OuterRef("timestamp")) | Q(timestamp=OuterRef("timestamp"), pk__lt=OuterRef("pk")))
-    return (
-        Message.objects.select_related(
-            "conversation__contact__flow_state",
-            "engine_decision",
-            # What apps above conversations join to the contact (the lead, for template variables).
-            *(f"conversation__contact__{name}" for name in hooks.contact_relations),
-        )
-        .annotate(
-            replied=Exists(Message.objects.filter(idempotency_key=reply_key)),
-            earlier_ids=ArraySubquery(earlier.order_by("timestamp", "pk").values("pk")[:50]),
-        )
-        .get(pk=message_id)
-    )
-
-
-def _flow_state(contact):
-    try:
-        return contact.flow_state
-    except type(contact).flow_state.RelatedObjectDoesNotExist:
-        return None
-
-
-def _run_for(message: Message, *, fast: bool) -> Run:
-    conversation = message.conversation
-    return Run(
-        message=message,
-        conversation=conversation,
-        contact=conversation.contact,
-        bot=bot_for_phone_number(conversation.phone_number_id),
-        schema_name=connection.schema_name,
-        fast=fast,
-    )
-
-
 def _decide_fast(message_id: int, started: float, *, in_order: bool) -> tuple[EngineDecision, list[int]]:
     """The whole decision in the caller's transaction, which holds the conversation lock."""
-    message = _load(message_id)
+    message = load_message(message_id)
     existing = getattr(message, "engine_decision", None)
     if existing is not None:
         if existing.finished_at is not None:
@@ -226,8 +185,8 @@ def _decide_fast(message_id: int, started: float, *, in_order: bool) -> tuple[En
         raise EarlierMessagesFirst(message.earlier_ids)
     if message.replied:
         raise SlowPathNeeded("a reply is stored already")
-    run = _run_for(message, fast=True)
-    outcome = decide(run, state=_flow_state(run.contact))
+    run = run_for(message, fast=True)
+    outcome = decide(run, state=flow_state_of(run.contact))
     decision = EngineDecision(message=message, conversation_id=message.conversation_id, claimed_at=timezone.now())
     _finish(decision, run, outcome, started, insert=True)
     return decision, run.sent_ids
@@ -239,9 +198,9 @@ def _decide_slow(message_id: int, started: float) -> EngineDecision:
     if decision is None:
         return EngineDecision.objects.get(message=message)
     try:
-        message = _load(message_id)
-        run = _run_for(message, fast=False)
-        outcome = decide(run, state=_flow_state(run.contact))
+        message = load_message(message_id)
+        run = run_for(message, fast=False)
+        outcome = decide(run, state=flow_state_of(run.contact))
     except Exception:
         EngineDecision.objects.filter(pk=decision.pk, finished_at__isnull=True).delete()
         raise
@@ -250,18 +209,8 @@ def _decide_slow(message_id: int, started: float) -> EngineDecision:
 
 
 def _finish(decision: EngineDecision, run: Run, outcome: Outcome, started: float, *, insert: bool) -> None:
-    metrics.engine_decided(path=outcome.path, fast=run.fast, arrived_at=run.message.created_at)
-    decision.bot = run.bot
-    decision.path = outcome.path
-    decision.rule = outcome.rule
-    decision.rule_name = getattr(outcome.rule, "name", "")[:100]
-    decision.template_key = outcome.template_key
-    decision.reason = "; ".join(filter(None, [outcome.reason, *run.notes]))[:500]
-    decision.ai_call_id = outcome.ai_call_id
-    decision.reply_message_ids = run.sent_ids
-    decision.away_window_start = outcome.away_window_start
-    decision.latency_ms = int((time.perf_counter() - started) * 1000)
-    decision.finished_at = timezone.now()
+    decision.finished_at = None
+    fill_decision(decision, run, outcome, latency_ms=int((time.perf_counter() - started) * 1000))
     if insert:
         decision.save(force_insert=True)
         return

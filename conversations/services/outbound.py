@@ -172,6 +172,30 @@ def reply_queue(
     message with ``idempotency_key`` stored (checked by the same read). Raises
     ``ValidationFailed``/``WindowClosed``/``OptedOut`` like ``message_send``.
     """
+    message = reply_build(
+        conversation=conversation,
+        type=type,
+        content=content,
+        idempotency_key=idempotency_key,
+        allow_opted_out=allow_opted_out,
+    )
+    message.save(force_insert=True)
+    Conversation.objects.filter(pk=conversation.pk).update(last_message_at=message.timestamp)
+    _publish_queued(message)
+    return message
+
+
+def reply_build(
+    *,
+    conversation: Conversation,
+    type: str,  # noqa: A002 - mirrors Meta's field name
+    content: Any,
+    idempotency_key: str,
+    allow_opted_out: bool = False,
+) -> Message:
+    """``reply_queue``'s checks and row, unsaved: the engine's batched decisions store many
+    such rows with one statement (``replies_store``). Same preconditions and errors as
+    ``reply_queue``."""
     contact = conversation.contact
     try:
         payload = build_message_payload(to=contact.recipient, type=type, content=content)
@@ -183,17 +207,28 @@ def reply_queue(
             fields={"to": ["opted_out: the contact replied with an opt-out keyword (e.g. 'stop')"]},
         )
     _check_window(contact, type)
-    message = _outbound_row(
+    return _outbound_row(
         conversation=conversation,
         type=type,
         payload=payload,
         idempotency_key=idempotency_key,
         allow_opted_out=allow_opted_out,
     )
-    message.save(force_insert=True)
-    Conversation.objects.filter(pk=conversation.pk).update(last_message_at=message.timestamp)
-    _publish_queued(message)
-    return message
+
+
+def replies_store(messages: list[Message]) -> None:
+    """Store ``reply_build`` rows of many conversations: one INSERT for the rows, one UPDATE
+    of the conversations' ``last_message_at``; ``message.queued`` published after commit.
+    Inside the engine's transaction, holding every conversation's lock."""
+    if not messages:
+        return
+    Message.objects.bulk_create(messages)
+    latest: dict[int, Conversation] = {}
+    for message in messages:
+        latest[message.conversation_id] = Conversation(pk=message.conversation_id, last_message_at=message.timestamp)
+    Conversation.objects.bulk_update(list(latest.values()), ["last_message_at"])
+    for message in messages:
+        _publish_queued(message)
 
 
 def _outbound_row(

@@ -9,15 +9,17 @@ running worker.
 import uuid
 
 import pytest
-from django.db import connection
+from django.db import connection, connections
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django_tenants.utils import schema_context
 
 from conversations.choices import Direction, MessageStatus, MessageType
+from conversations.engine.batch import decide_batch
+from conversations.engine.claims import lock_key
 from conversations.engine.replying import deliver_replies
 from conversations.engine.services import engine_decide
-from conversations.models import Contact, Conversation, EngineDecision, Message
+from conversations.models import Contact, Conversation, ConversationState, EngineDecision, Message
 from conversations.tests.engine_support import Flows, bot_reset, token
 from tests.tenancy import ALPHA
 
@@ -145,3 +147,94 @@ def test_replies_queued_by_the_fast_path_go_out_once_through_the_sandbox(alpha, 
     assert reply.status == MessageStatus.SENT and reply.wamid
     sent = [r for r in graph_sandbox.sent_messages if r["payload"].get("biz_opaque_callback_data") == f"bzm:{reply.pk}"]
     assert len(sent) == 1 and sent[0]["payload"]["text"]["body"] == f"Sent inline {word}"
+
+
+# --- batched decisions (conversations/engine/batch.py) ----------------------------------------
+
+MAX_BATCH_QUERIES = 12  # for any number of messages of distinct conversations
+
+
+def _count_batch(schema: str, messages: list[Message]):
+    with schema_context(schema):
+        connection.cursor().execute("SELECT 1")
+        with CaptureQueriesContext(connection) as queries:
+            result = decide_batch([m.pk for m in messages])
+    count = _Count(len(queries.captured_queries))
+    count.statements = [q["sql"] for q in queries.captured_queries]
+    return result, count
+
+
+def test_twenty_rule_decisions_of_a_batch_take_a_dozen_statements_in_all(alpha, flows):
+    schema = alpha.tenant.schema_name
+    word = token()
+    menu = flows.buttons(f"Hi {{{{first_name}}}}! Pick one, {word}", ["Prices", "Hours"])
+    flows.rule(f"batch{word}", menu)
+    _warm(schema, f"batch{word}")
+
+    messages = [_inbound(schema, _wa_id(), f"batch{word}") for _ in range(20)]
+    result, count = _count_batch(schema, messages)
+
+    assert sorted(result.decided) == sorted(m.pk for m in messages) and result.left == []
+    assert count <= MAX_BATCH_QUERIES, f"{count} statements for 20 decisions"
+    with schema_context(schema):
+        decisions = EngineDecision.objects.filter(message__in=messages)
+        assert decisions.count() == 20 and {d.path for d in decisions} == {Path.RULE}
+        for message in messages:
+            decision = decisions.get(message=message)
+            [reply] = Message.objects.filter(pk__in=decision.reply_message_ids)
+            assert reply.idempotency_key == f"reply:{message.wamid}" and reply.status == MessageStatus.QUEUED
+            assert reply.payload["interactive"]["body"]["text"].startswith("Hi Asha!")
+            state = ConversationState.objects.get(contact_id=message.conversation.contact_id)
+            assert state.last_template_id == menu.pk
+        assert sorted(result.reply_ids) == sorted(pk for d in decisions for pk in d.reply_message_ids)
+
+
+def test_a_batch_leaves_what_needs_more_than_replies_and_the_second_message_of_a_conversation(alpha, flows):
+    schema = alpha.tenant.schema_name
+    word = token()
+    flows.rule(f"left{word}", flows.text(f"Plain answer {word}"))
+    _warm(schema, f"left{word}")
+    plain = [_inbound(schema, _wa_id(), f"left{word}") for _ in range(3)]
+    stop = _inbound(schema, _wa_id(), "STOP")  # opt-out writes the contact: not batched
+    second_wa = plain[0].conversation.contact.wa_id
+    second = _inbound(schema, second_wa, f"left{word}")  # same conversation as plain[0]
+
+    result, _ = _count_batch(schema, [*plain, stop, second])
+
+    assert sorted(result.decided) == sorted(m.pk for m in plain)
+    assert result.left == [stop.pk, second.pk]  # in the order they came
+    with schema_context(schema):
+        assert not EngineDecision.objects.filter(message__in=[stop, second]).exists()
+        assert Contact.objects.get(pk=stop.conversation.contact_id).opted_out_at is None
+
+
+def test_messages_decided_already_are_not_decided_again_by_a_batch(alpha, flows):
+    schema = alpha.tenant.schema_name
+    word = token()
+    flows.rule(f"twice{word}", flows.text(f"Once {word}"))
+    messages = [_inbound(schema, _wa_id(), f"twice{word}") for _ in range(4)]
+    first, _ = _count_batch(schema, messages)
+    again, count = _count_batch(schema, messages)
+
+    assert len(first.decided) == 4 and again.decided == [] and sorted(again.done) == sorted(m.pk for m in messages)
+    with schema_context(schema):
+        for message in messages:
+            assert Message.objects.filter(idempotency_key__startswith=f"reply:{message.wamid}").count() == 1
+
+
+def test_a_conversation_locked_elsewhere_is_left_to_the_one_message_path(alpha, flows):
+    schema = alpha.tenant.schema_name
+    word = token()
+    flows.rule(f"busy{word}", flows.text(f"Busy {word}"))
+    messages = [_inbound(schema, _wa_id(), f"busy{word}") for _ in range(3)]
+    busy = messages[1]
+    with schema_context(schema):
+        holder = connections.create_connection("default")
+        try:
+            with holder.cursor() as cursor:
+                cursor.execute(f"SET search_path TO {schema}, public")
+                cursor.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", [lock_key(busy.conversation_id)])
+            result, _ = _count_batch(schema, messages)
+        finally:
+            holder.close()
+    assert result.left == [busy.pk] and sorted(result.decided) == sorted([messages[0].pk, messages[2].pk])
