@@ -131,13 +131,14 @@ def _seed_march_2024() -> None:
     from datetime import UTC, datetime
 
     from conversations.choices import Direction, MessageStatus
-    from conversations.models import EngineDecision, Message
+    from conversations.models import AICallLog, Bot, ConversationActivity, EngineDecision, Message
     from leads.tests.factories import make_contact
 
     with schema_context("alpha"):
         if Message.objects.filter(timestamp__year=2024, timestamp__month=3).exists():
             return
         contact = make_contact(profile_name="Analytics seed")
+        bot = Bot.objects.create(name=f"Seed bot {uuid.uuid4().hex[:4]}")
         for day, (inbound, outbound) in enumerate([(3, 2), (0, 0), (5, 4), (1, 1)], start=1):
             for i in range(inbound):
                 when = datetime(2024, 3, day, 9, i, tzinfo=UTC)
@@ -150,10 +151,19 @@ def _seed_march_2024() -> None:
                     status=MessageStatus.RECEIVED,
                     timestamp=when,
                 )
+                path = ["builtin", "rule", "ai"][i % 3]
+                call = None
+                if path == "ai":
+                    call = AICallLog.objects.create(
+                        inbound_message=message, prompt_tokens=1200 + day, completion_tokens=150, rounds=1, outcome="ok"
+                    )
+                    AICallLog.objects.filter(pk=call.pk).update(created_at=when)
                 decision = EngineDecision.objects.create(
                     message=message,
                     conversation=contact.conversation,
-                    path=["builtin", "rule", "ai"][i % 3],
+                    bot=bot,
+                    path=path,
+                    ai_call=call,
                     claimed_at=when,
                     finished_at=when,
                 )
@@ -167,10 +177,14 @@ def _seed_march_2024() -> None:
                     body="ok",
                     wamid=f"wamid.{uuid.uuid4().hex}",
                     status=MessageStatus.FAILED if failed else MessageStatus.READ,
-                    timestamp=datetime(2024, 3, day, 10, i, tzinfo=UTC),
+                    # The engine's replies (reply: keys) give the bot's first-response time.
+                    idempotency_key=f"reply:seed-{uuid.uuid4().hex}",
+                    timestamp=datetime(2024, 3, day, 9 + i, 30, tzinfo=UTC),
                     error_code=131047 if failed else None,
                     error_title=f"{XSS} Re-engagement" if failed else "",
                 )
+        resolve = ConversationActivity.objects.create(conversation=contact.conversation, kind="resolve")
+        ConversationActivity.objects.filter(pk=resolve.pk).update(at=datetime(2024, 3, 3, 12, tzinfo=UTC))
         for name, source in (("Seed A", LeadSource.WEBSITE), ("Seed B", LeadSource.MANUAL)):
             lead = lead_create(source=source, actor="test", fields={"name": name, "phone": unique_mobile()})
             Lead.objects.filter(pk=lead.pk).update(created_at=datetime(2024, 3, 2, 12, tzinfo=UTC))
@@ -183,15 +197,48 @@ def test_analytics_charts_match_the_api(page: Page, stack, shoot, dialogs):
     expect(page.get_by_role("heading", name="Analytics")).to_be_visible()
     # Asked from the page (the tenant host resolves inside the browser only), as the signed-in owner.
     api = page.evaluate("(url) => fetch(url).then((r) => r.json())", "/api/analytics/" + query)
-    assert api["totals"] == {"inbound": 9, "outbound": 7}
+    assert (api["totals"]["inbound"], api["totals"]["outbound"]) == (9, 7)
+    assert api["totals"]["started"] >= 1 and api["ai"]["calls"] == 2
 
     page.wait_for_function("() => window.Chart && Chart.getChart('chart-messages')")
     drawn = page.evaluate(
         "(ids) => Object.fromEntries(ids.map((id) => [id, "
         "Chart.getChart('chart-' + id).data.datasets.map((d) => d.data)]))",
-        ["messages", "who_answered", "delivery", "delivery_errors", "lead_funnel", "lead_sources"],
+        [
+            "messages",
+            "who_answered",
+            "delivery",
+            "delivery_errors",
+            "lead_funnel",
+            "lead_sources",
+            "response_times",
+            "ai_days",
+            "ai_bots",
+        ],
     )
-    assert drawn["messages"] == [[d["inbound"] for d in api["messages"]], [d["outbound"] for d in api["messages"]]]
+    assert drawn["messages"] == [
+        [d["inbound"] for d in api["messages"]],
+        [d["outbound"] for d in api["messages"]],
+        [d["started"] for d in api["messages"]],
+    ]
+    times = api["response_times"]["rows"]
+    assert times[0]["count"] >= 1  # the bot's replies were measured
+    for series, key in zip(drawn["response_times"], ("p50_seconds", "p90_seconds"), strict=True):
+        for shown, row in zip(series, times, strict=True):
+            assert (shown is None) if row[key] is None else abs(shown - row[key] / 60) <= 0.05
+    assert drawn["ai_days"] == [
+        [d["tokens"] for d in api["ai"]["days"]],
+        [api["ai"]["daily_token_budget"]] * len(api["ai"]["days"]),
+    ]
+    assert drawn["ai_bots"] == [
+        [b["prompt_tokens"] for b in api["ai"]["bots"]],
+        [b["completion_tokens"] for b in api["ai"]["bots"]],
+    ]
+    # The heatmap is a table: each weekday's row has the API's 24 counts.
+    heat = page.get_by_role("table", name=re.compile("^Busiest hours"))
+    for row in api["busiest_hours"]["rows"]:
+        cells = heat.get_by_role("row", name=re.compile(f"^{row['weekday']}")).get_by_role("cell")
+        expect(cells).to_have_text([str(n) for n in row["hours"]])
     assert drawn["who_answered"] == [[r["count"] for r in api["who_answered"]["rows"]]]
     assert drawn["delivery"] == [[r["count"] for r in api["delivery"]["steps"]]]
     assert drawn["delivery_errors"] == [[1]]
@@ -201,11 +248,16 @@ def test_analytics_charts_match_the_api(page: Page, stack, shoot, dialogs):
     shoot(page, "analytics")
 
     # The accessible table says the same, row by row.
-    table = page.get_by_role("table", name="Messages per day")
-    page.get_by_role("region", name="Messages per day").get_by_text("Table").click()
+    table = page.get_by_role("table", name="Messages and conversations per day")
+    page.get_by_role("region", name="Messages and conversations per day").get_by_text("Table").click()
     for day in api["messages"]:
         row = table.get_by_role("row", name=re.compile(day["day"]))
-        expect(row.get_by_role("cell")).to_have_text([str(day["inbound"]), str(day["outbound"])])
+        expect(row.get_by_role("cell")).to_have_text([str(day["inbound"]), str(day["outbound"]), str(day["started"])])
+    bots = page.get_by_role("region", name="AI calls and cost per bot")
+    bots.get_by_text("Table").click()
+    for bot in api["ai"]["bots"]:
+        row = bots.get_by_role("row", name=re.compile(re.escape(bot["name"])))
+        expect(row.get_by_role("cell").nth(3)).to_have_text(str(bot["completion_tokens"]))
     errors = page.get_by_role("region", name="Failures by Meta error")
     errors.get_by_text("Table").click()
     expect(errors.get_by_role("table")).to_contain_text(f"{XSS} Re-engagement")
@@ -217,13 +269,34 @@ def test_analytics_charts_match_the_api(page: Page, stack, shoot, dialogs):
 
 
 def test_book_an_appointment_and_see_it_on_the_agenda(page: Page, stack, shoot, dialogs):
+    from tests.support import wait_for
+    from workflows.models import CommunicationWorkflow, WorkflowJob
+
+    tag = uuid.uuid4().hex[:6]
+    with schema_context("alpha"):
+        # A reminder an hour before: far enough ahead that it stays scheduled during the test.
+        rule = CommunicationWorkflow.objects.create(
+            name=f"Reminder {tag}",
+            trigger="appointment_reminder",
+            template_name="appointment_reminder_v1",
+            language="en",
+            delay_minutes=-60,
+        )
+    try:
+        _book_and_cancel(page, stack, shoot, dialogs, tag, wait_for=wait_for, jobs=WorkflowJob)
+    finally:
+        with schema_context("alpha"):
+            WorkflowJob.objects.filter(workflow=rule).delete()
+            rule.delete()
+
+
+def _book_and_cancel(page: Page, stack, shoot, dialogs, tag: str, *, wait_for, jobs) -> None:
     from datetime import timedelta
 
     from django.utils import timezone
 
     from leads.models import Appointment
 
-    tag = uuid.uuid4().hex[:6]
     lead = new_lead(f"Agenda {tag}")
     day = (timezone.now() + timedelta(days=2)).date()
     login(page, stack, f"/leads/{lead.pk}/")
@@ -237,6 +310,18 @@ def test_book_an_appointment_and_see_it_on_the_agenda(page: Page, stack, shoot, 
     expect(item).to_contain_text("11:15")
     expect(item).to_contain_text("12:15")
     expect(item).to_contain_text(f"Fitting {XSS}")
+    # The worker plans the reminder from the appointment.booked event; the agenda shows the plan.
+    with schema_context("alpha"):
+        appointment = Appointment.objects.get(lead_id=lead.pk)
+        wait_for(
+            lambda: jobs.objects.filter(module_id=f"appointment:{appointment.pk}").exists(),
+            timeout=30,
+            what="the reminder job",
+        )
+    page.reload()
+    plan = page.get_by_role("listitem").filter(has_text=f"Agenda {tag}").locator(".reminder-plan")
+    expect(plan).to_contain_text("Scheduled")
+    expect(plan).to_contain_text("Reminder")
     shoot(page, "appointments-day")
     page.get_by_role("link", name="Week").click()
     expect(page.get_by_role("listitem").filter(has_text=f"Agenda {tag}")).to_be_visible()
@@ -249,4 +334,36 @@ def test_book_an_appointment_and_see_it_on_the_agenda(page: Page, stack, shoot, 
     expect(page.get_by_role("listitem").filter(has_text=f"Agenda {tag}")).to_have_count(0)
     with schema_context("alpha"):
         assert Appointment.objects.get(lead_id=lead.pk).status == "cancelled"
+    assert dialogs == []
+
+
+def test_bulk_move_selected_leads_with_a_reason_for_each_refused_one(page: Page, stack, shoot, dialogs):
+    tag = uuid.uuid4().hex[:6]
+    first, second = new_lead(f"Bulk one {tag}"), new_lead(f"Bulk two {tag}")
+    done = new_lead(f"Bulk paid {tag}")
+    with schema_context("alpha"):
+        from leads.services import lead_transition
+
+        for to in ("qualified", "converted", "paid"):
+            done = lead_transition(lead=done, to=to, actor="test", reason="setup")
+    login(page, stack, f"/leads/?search={tag}")
+    bar = page.get_by_role("form", name=re.compile("selected"))
+    expect(bar).to_be_hidden()
+    for name in (f"Bulk one {tag}", f"Bulk two {tag}", f"Bulk paid {tag}"):
+        page.get_by_label(f"Select {name}").check()
+    expect(bar).to_be_visible()
+    expect(page.locator("#bulk-count")).to_have_text("3 leads selected")
+    bar.get_by_label("Move to").select_option(label="Contacted")
+    shoot(page, "leads-bulk-selected")
+    bar.get_by_role("button", name="Move selected").click()
+    result = page.locator("#bulk-result")
+    expect(result).to_contain_text("2 leads moved to Contacted; 1 refused")
+    expect(result.get_by_role("listitem").filter(has_text=f"Bulk paid {tag}")).to_contain_text(
+        "cannot move to 'contacted'"
+    )
+    expect(column(page, "Contacted").get_by_role("listitem").filter(has_text=tag)).to_have_count(2)
+    expect(column(page, "Paid").get_by_role("listitem").filter(has_text=tag)).to_have_count(1)
+    expect(bar).to_be_hidden()  # the refreshed board has no ticks
+    assert {stage_of(first), stage_of(second), stage_of(done)} == {LeadStage.CONTACTED, LeadStage.PAID}
+    shoot(page, "leads-bulk-result")
     assert dialogs == []
