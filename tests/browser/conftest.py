@@ -77,13 +77,48 @@ class Stack:
         return f"http://{host}:{self.web_port}{path}"
 
 
+class SmtpSink:
+    """A local SMTP server (aiosmtpd) that keeps every message the web server sends."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.messages: list[dict] = []
+        self.lock = threading.Lock()
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+        with self.lock:
+            self.messages.append({"to": list(envelope.rcpt_tos), "data": envelope.content.decode()})
+        return "250 Message accepted"
+
+    def to(self, address: str) -> list[dict]:
+        with self.lock:
+            return [m for m in self.messages if address in m["to"]]
+
+
 @pytest.fixture(scope="session")
-def browser_stack(tenants_setup, django_db_blocker, celery_worker, graph_sandbox):
+def smtp_sink():
+    """The web server's SMTP server (EMAIL_HOST/EMAIL_PORT of the stack): invitations, verification."""
+    from aiosmtpd.controller import Controller
+
+    sink = SmtpSink()
+    sink.port = free_port()
+    controller = Controller(sink, hostname="127.0.0.1", port=sink.port)
+    controller.start()
+    yield sink
+    controller.stop()
+
+
+@pytest.fixture(scope="session")
+def browser_stack(tenants_setup, django_db_blocker, celery_worker, graph_sandbox, smtp_sink):
     """granian + daphne on free ports, sharing this run's database, Redis prefix and sandbox."""
     web_port, ws_port = free_port(), free_port()
     with django_db_blocker.unblock():
         env = subprocess_env(
             WHATSAPP_GRAPH_URL=graph_sandbox.base_url,
+            EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
+            EMAIL_HOST="127.0.0.1",
+            EMAIL_PORT=str(smtp_sink.port),
             LIVE_WEBSOCKET_URL=f"ws://{{host}}:{ws_port}/ws/inbox/",
             # libpq names our servers' sessions, so teardown can wait for them to be gone.
             PGAPPNAME=APP_NAME,
