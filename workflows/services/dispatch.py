@@ -94,9 +94,11 @@ def _handover_batch(*, now: datetime, horizon: float, grace: float) -> list[tupl
 
 def _callbacks(*, now: datetime, grace: float, lease: float) -> list:
     with transaction.atomic():
+        # A claim past its lease lost its worker mid-PUT: due at once, so this same pass re-sends
+        # it (set to `now` it would wait out the overdue grace and a further beat tick).
         WorkflowJob.objects.filter(
             callback_state=CallbackState.DELIVERING, callback_claimed_at__lte=now - timedelta(seconds=lease)
-        ).update(callback_state=CallbackState.PENDING, callback_next_attempt_at=now)
+        ).update(callback_state=CallbackState.PENDING, callback_next_attempt_at=now - timedelta(seconds=grace))
         ids = list(
             WorkflowJob.objects.select_for_update(skip_locked=True)
             .filter(callback_state=CallbackState.PENDING, callback_next_attempt_at__lte=now - timedelta(seconds=grace))
