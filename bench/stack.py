@@ -62,6 +62,7 @@ class Stack:
         messages_per_second: int | None = None,
         env: dict[str, str] | None = None,
         logdir: Path | None = None,
+        database_url: str | None = None,
     ) -> None:
         self.name = name
         self.sandbox = sandbox
@@ -76,13 +77,16 @@ class Stack:
         self.phone_number_id = str(10**14 + uuid.uuid4().int % 10**14)
         self.schema = "stack"
         self.env: dict[str, str] = {}
+        # A server of the caller's (bench/chaos.py runs its own PostgreSQL so it can restart it).
+        self.database_url = database_url
 
     # -- lifecycle ------------------------------------------------------------------------
 
     def start(self, *, processes=PROCESSES) -> Stack:
         self.logdir.mkdir(parents=True, exist_ok=True)
-        found = services_env(self.name)
-        database_url = urlsplit(found["DATABASE_URL"])._replace(path=f"/{self.name}").geturl()
+        found = services_env(self.name) if self.database_url is None or not self.own_redis else {}
+        base_url = self.database_url or found["DATABASE_URL"]
+        database_url = urlsplit(base_url)._replace(path=f"/{self.name}").geturl()
         if self.own_redis:
             self.redis_start()
         redis_url = f"redis://127.0.0.1:{self.redis_port}/0" if self.own_redis else found["REDIS_URL"]
