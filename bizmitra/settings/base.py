@@ -274,6 +274,9 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Issue 13 §0: auth schemes of our classes, the shared error answers (bizmitra/openapi.py).
+    "PREPROCESSING_HOOKS": ["bizmitra.openapi.preprocess"],
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "bizmitra.openapi.error_responses"],
 }
 
 # Celery: Redis broker, tasks run in the schema they were sent from (tenant-schemas-celery).

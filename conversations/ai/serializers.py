@@ -16,6 +16,8 @@ class AISettingsOutputSerializer(serializers.ModelSerializer):
         help_text="False: no key and no OpenAI-compatible base URL of our own are configured, so the AI is off "
         "whatever `enabled` says (no call is made; unmatched messages get the fallback)."
     )
+    # None until the tenant saves its settings the first time (the defaults are shown).
+    updated_at = serializers.DateTimeField(read_only=True, allow_null=True)
 
     class Meta:
         model = AIAssistantSettings

@@ -195,7 +195,11 @@ class AppointmentCompleteApi(APIView):
         return Response(s.AppointmentOutputSerializer(appointment).data)
 
 
-class NotificationListApi(APIView):
+class NotificationListApi(GenericAPIView):
+    # Generic, with its paginator named, so the schema declares the page it answers (issue 13 §0).
+    pagination_class = StandardPagination
+    filter_backends = ()
+
     @extend_schema(responses=s.NotificationOutputSerializer(many=True))
     def get(self, request):
         notifications = selectors.notification_list(user=request.user)
