@@ -14,6 +14,7 @@ from contextvars import ContextVar
 
 from auditlog.middleware import AuditlogMiddleware
 from django.contrib.auth import get_user_model
+from django.db import connection
 from django.db.models.signals import pre_save
 
 from bizmitra.actors import actor_split
@@ -30,8 +31,15 @@ def mask_secret(value: str) -> str:
 
 
 class AuditActorMiddleware(AuditlogMiddleware):
+    """auditlog's middleware (request id, address), with the actor left to ``_entry_actor_fill``."""
+
+    @staticmethod
+    def _get_actor(request):
+        return None
+
     def __call__(self, request):
-        token = _current_request.set(request)
+        # Users are rows of the schema the request was routed to (django-tenants ran first).
+        token = _current_request.set((request, connection.schema_name))
         try:
             return super().__call__(request)
         finally:
@@ -39,19 +47,24 @@ class AuditActorMiddleware(AuditlogMiddleware):
 
 
 def _entry_actor_fill(sender, instance, **kwargs) -> None:
-    request = _current_request.get()
-    if request is None or instance.actor_id is not None:
+    current = _current_request.get()
+    if current is None or instance.actor_id is not None:
         return
+    request, user_schema = current
     # DRF puts the user it authenticated on the underlying HttpRequest as well.
     by = getattr(request, "user", None)
     if by is None or not getattr(by, "is_authenticated", False):
         return
     person, label = actor_split(by if isinstance(by, get_user_model()) else str(by))
-    if person is not None:
+    if person is not None and connection.schema_name == user_schema:
         instance.actor = person
         instance.actor_email = getattr(person, "email", None) or None
-    else:
-        instance.additional_data = {**(instance.additional_data or {}), "actor": label}
+        return
+    if person is not None:
+        # A change written in another schema (platform staff onboarding a tenant): the user
+        # is no row there, so the entry names them instead of pointing at a foreign id.
+        label = f"{label} ({user_schema})"
+    instance.additional_data = {**(instance.additional_data or {}), "actor": label}
 
 
 def install() -> None:

@@ -3,6 +3,7 @@ entries are kept in each tenant's own tables."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -68,12 +69,20 @@ def audit_actor_label(entry: LogEntry) -> str:
 
 
 def audit_changes(entry: LogEntry) -> list[tuple[str, object, object]]:
-    """(field, before, after) of a change; a created row lists its values as "after"."""
+    """(field, before, after) of a change; a created row lists its values as "after". Reverse
+    relations auditlog lists on a created row ("leads.Lead.None") and the id say nothing."""
     rows = []
     for field, values in (entry.changes_dict or {}).items():
-        if isinstance(values, dict):  # m2m: {"type": "add", "objects": [...]}
-            rows.append((field, "", f"{values.get('type', '')}: {', '.join(map(str, values.get('objects', [])))}"))
+        if isinstance(values, dict):  # m2m: {"type": "m2m", "operation": "add", "objects": [...]}
+            operation = {"add": "added", "delete": "removed"}.get(values.get("operation"), values.get("operation", ""))
+            objects = ", ".join(map(str, values.get("objects", [])))
+            rows.append((field.replace("_", " "), None, f"{operation}: {objects}"))
             continue
-        before, after = (values + [None, None])[:2] if isinstance(values, list) else (None, values)
+        before, after = (list(values) + [None, None])[:2] if isinstance(values, list) else (None, values)
+        if entry.action == LogEntry.Action.CREATE and (field == "id" or _REVERSE_NONE.match(str(after))):
+            continue
         rows.append((field.replace("_", " "), before, after))
     return rows
+
+
+_REVERSE_NONE = re.compile(r"^[\w]+\.[\w]+\.None$")
