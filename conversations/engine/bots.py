@@ -190,3 +190,50 @@ def bot_phone_number_assign(*, bot: Bot, phone_number_id: str, by=None) -> BotPh
     if created:
         bot_audit_record(bot=bot, action=BotAuditLog.Action.UPDATED, by=by, detail=f"serves {phone_number_id}")
     return link
+
+
+BOT_EDITABLE_FIELDS = ("name", "system_prompt", "auto_response", "ai_enabled", "lead_capture")
+
+
+@transaction.atomic
+def bot_create(*, name: str, by=None) -> Bot:
+    """A new (non-default) bot, everything on; audited."""
+    name = (name or "").strip()
+    if not name or len(name) > 100:
+        raise ValidationFailed("Invalid bot name.", fields={"name": ["Give the bot a name of at most 100 characters."]})
+    bot = Bot.objects.create(name=name)
+    bot_audit_record(bot=bot, action=BotAuditLog.Action.CREATED, by=by)
+    return bot
+
+
+@transaction.atomic
+def bot_update(*, bot: Bot, by=None, **changes) -> Bot:
+    """Change a bot's name, prompt or switches (``BOT_EDITABLE_FIELDS``; enabling and
+    disabling go through ``bot_enable``/``bot_disable``); audited with the fields changed."""
+    unknown = sorted(set(changes) - set(BOT_EDITABLE_FIELDS))
+    if unknown:
+        raise ValidationFailed("Unknown bot settings.", fields={name: ["Not a bot setting."] for name in unknown})
+    if "name" in changes:
+        changes["name"] = (changes["name"] or "").strip()
+        if not changes["name"] or len(changes["name"]) > 100:
+            raise ValidationFailed(
+                "Invalid bot name.", fields={"name": ["Give the bot a name of at most 100 characters."]}
+            )
+    changed = [name for name, value in changes.items() if getattr(bot, name) != value]
+    for name in changed:
+        setattr(bot, name, changes[name])
+    if changed:
+        bot.save(update_fields=[*changed, "updated_at"])
+        bot_audit_record(bot=bot, action=BotAuditLog.Action.UPDATED, by=by, detail="changed " + ", ".join(changed))
+    return bot
+
+
+@transaction.atomic
+def bot_phone_number_release(*, bot: Bot, phone_number_id: str, by=None) -> bool:
+    """Stop ``bot`` serving a number (the default bot serves it again); audited when it did."""
+    deleted, _ = BotPhoneNumber.objects.filter(bot=bot, phone_number_id=phone_number_id.strip()).delete()
+    if deleted:
+        bot_audit_record(
+            bot=bot, action=BotAuditLog.Action.UPDATED, by=by, detail=f"no longer serves {phone_number_id}"
+        )
+    return bool(deleted)

@@ -21,9 +21,17 @@ from conversations.ai import budgets
 from conversations.ai.selectors import ai_endpoint_configured, ai_settings_get, knowledge_job_get
 from conversations.ai.services import system_prompt_build
 from conversations.engine.bots import bot_default_get
-from conversations.models import KNOWLEDGE_MAX_CHARS, Bot, KnowledgeFetchJob, WorkingHours
+from conversations.models import (
+    KNOWLEDGE_MAX_CHARS,
+    Bot,
+    BotAuditLog,
+    BotPhoneNumber,
+    BotSchedule,
+    KnowledgeFetchJob,
+    WorkingHours,
+)
 from conversations.selectors import user_is_owner
-from tenants.models import Tenant
+from tenants.models import PhoneNumber, Tenant
 
 WEEKDAYS = [(value, label) for value, label in WorkingHours.Weekday.choices]
 
@@ -170,3 +178,46 @@ def knowledge_page_get(*, user) -> KnowledgePage:
 def knowledge_job_for(*, user, job_id):
     owner_check(user)
     return knowledge_job_get(job_id=job_id)
+
+
+def bots_list(*, user) -> list[Bot]:
+    """Every bot with the numbers it serves (one query each for bots and links)."""
+    owner_check(user)
+    return list(Bot.objects.prefetch_related("phone_numbers").order_by("-is_default", "name", "id"))
+
+
+def bot_get(*, user, bot_id: int) -> Bot | None:
+    owner_check(user)
+    return Bot.objects.prefetch_related("phone_numbers").filter(pk=bot_id).first()
+
+
+def bot_version(bot: Bot) -> str:
+    return fingerprint(bot.updated_at.isoformat() if bot.updated_at else "")
+
+
+def tenant_numbers() -> list:
+    """The business's WhatsApp numbers (public registry), for "which numbers this bot serves"."""
+    return list(PhoneNumber.objects.filter(tenant__schema_name=connection.schema_name).order_by("phone_number_id"))
+
+
+def bot_detail_get(*, user, bot: Bot) -> dict:
+    """What a bot's settings page shows besides the bot: numbers (with who serves each),
+    schedules and the audit trail."""
+    owner_check(user)
+    served_by = dict(BotPhoneNumber.objects.values_list("phone_number_id", "bot__name"))
+    mine = {link.phone_number_id for link in bot.phone_numbers.all()}
+    numbers = [
+        {
+            "id": n.phone_number_id,
+            "display": n.display_phone_number or n.phone_number_id,
+            "mine": n.phone_number_id in mine,
+            "other": served_by.get(n.phone_number_id) if n.phone_number_id not in mine else None,
+        }
+        for n in tenant_numbers()
+    ]
+    return {
+        "numbers": numbers,
+        "schedules": list(BotSchedule.objects.filter(bot=bot).select_related("created_by")[:20]),
+        "audit": list(BotAuditLog.objects.filter(bot=bot)[:30]),
+        "version": bot_version(bot),
+    }

@@ -8,22 +8,34 @@ the same form at once exactly one wins and the other is told.
 from __future__ import annotations
 
 import re
-from datetime import time
+from datetime import datetime, time
 
 from django.db import connection, transaction
 
-from bizmitra.errors import Conflict, ValidationFailed
+from bizmitra.errors import Conflict, NotFound, ValidationFailed
 from conversations.ai.services import ai_settings_update
-from conversations.engine.bots import bot_audit_record, bot_default_get
+from conversations.engine.bots import (
+    bot_audit_record,
+    bot_create,
+    bot_default_get,
+    bot_disable,
+    bot_enable,
+    bot_phone_number_assign,
+    bot_phone_number_release,
+    bot_schedule_create,
+    bot_update,
+)
 from conversations.models import AIAssistantSettings, Bot, BotAuditLog, WorkingHours
 from conversations.settings_pages.selectors import (
     BusinessProfile,
     ai_settings_version,
+    bot_version,
     business_profile_get,
     owner_check,
     tenant_row,
 )
 from tenants.models import Tenant
+from tenants.selectors import tenant_timezone
 from tenants.services import tenant_profile_update
 
 STALE_MESSAGE = "Changed by someone else since you opened it — review and save again."
@@ -166,3 +178,64 @@ def ai_settings_save(
     if fields:
         raise ValidationFailed("Some fields need a fix.", fields=fields)
     return ai_settings_update(**changes)
+
+
+@transaction.atomic
+def bot_settings_save(*, user, bot_id: int, version: str, **changes) -> Bot:
+    """Save a bot's form (name, prompt, switches, enabled) through the engine's bot services;
+    ``Conflict`` when the bot changed since the form was opened."""
+    owner_check(user)
+    bot = Bot.objects.select_for_update().filter(pk=bot_id).first()
+    if bot is None:
+        raise NotFound("This bot no longer exists.")
+    if bot_version(bot) != version:
+        raise stale_conflict()
+    enabled = changes.pop("is_enabled", None)
+    bot = bot_update(bot=bot, by=user, **changes)
+    if enabled is not None and enabled != bot.is_enabled:
+        (bot_enable if enabled else bot_disable)(bot=bot, by=user, detail="from the settings page")
+        bot.refresh_from_db()
+    return bot
+
+
+@transaction.atomic
+def bot_numbers_set(*, user, bot_id: int, phone_number_ids: list[str]) -> None:
+    """Make ``bot`` serve exactly these numbers of the business (others go back to the default bot)."""
+    owner_check(user)
+    bot = Bot.objects.select_for_update().filter(pk=bot_id).first()
+    if bot is None:
+        raise NotFound("This bot no longer exists.")
+    wanted = {p.strip() for p in phone_number_ids if p.strip()}
+    current = set(bot.phone_numbers.values_list("phone_number_id", flat=True))
+    for number in sorted(wanted - current):
+        bot_phone_number_assign(bot=bot, phone_number_id=number, by=user)
+    for number in sorted(current - wanted):
+        bot_phone_number_release(bot=bot, phone_number_id=number, by=user)
+
+
+def bot_schedule_add(*, user, bot_id: int, enable_at: str, disable_at: str, note: str):
+    """A schedule from the form's local times (``YYYY-MM-DDTHH:MM`` in the business's zone)."""
+    owner_check(user)
+    bot = Bot.objects.filter(pk=bot_id).first()
+    if bot is None:
+        raise NotFound("This bot no longer exists.")
+    zone = tenant_timezone()
+    times, fields = {}, {}
+    for name, raw in (("enable_at", enable_at), ("disable_at", disable_at)):
+        raw = (raw or "").strip()
+        if not raw:
+            times[name] = None
+            continue
+        try:
+            times[name] = datetime.fromisoformat(raw).replace(tzinfo=zone)
+        except ValueError:
+            fields[name] = ["Give a date and time, e.g. 2026-12-24 18:00."]
+    if fields:
+        raise ValidationFailed("Invalid schedule.", fields=fields)
+    return bot_schedule_create(bot=bot, by=user, note=note or "", **times)
+
+
+@transaction.atomic
+def bot_add(*, user, name: str) -> Bot:
+    owner_check(user)
+    return bot_create(name=name, by=user)

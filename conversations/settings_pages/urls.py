@@ -10,6 +10,11 @@ from conversations.settings_pages import views
 urlpatterns = [
     path("", views.settings_index, name="dashboard-settings"),
     path("profile/", views.profile_page, name="settings-profile"),
+    path("bots/", views.bots_page, name="settings-bots"),
+    path("bots/new/", views.bot_new, name="settings-bot-new"),
+    path("bots/<int:bot_id>/", views.bot_page, name="settings-bot"),
+    path("bots/<int:bot_id>/numbers/", views.bot_numbers, name="settings-bot-numbers"),
+    path("bots/<int:bot_id>/schedules/", views.bot_schedule, name="settings-bot-schedule"),
     path("ai/", views.ai_page, name="settings-ai"),
     path("ai/test/", views.ai_prompt_test, name="settings-ai-test"),
     path("knowledge/", views.knowledge_page, name="settings-knowledge"),

@@ -8,8 +8,9 @@ page is rendered with the same messages.
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from bizmitra.errors import ApplicationError
@@ -18,6 +19,7 @@ from conversations.ai.knowledge import knowledge_fetch_start
 from conversations.ai.services import assistant_prompt_try
 from conversations.settings_pages import selectors, services
 from conversations.settings_pages.access import owner_required
+from tenants.selectors import tenant_timezone, tenant_timezone_name
 
 
 def _page_or_fragment(request, page: str, fragment: str, context: dict, status: int = 200) -> HttpResponse:
@@ -186,3 +188,114 @@ def knowledge_job(request: HttpRequest, job_id) -> HttpResponse:
         context["k"] = selectors.knowledge_page_get(user=request.user)
         context["oob"] = True
     return render(request, "conversations/settings/_knowledge_job.html", context)
+
+
+@owner_required
+@require_GET
+def bots_page(request: HttpRequest) -> HttpResponse:
+    context = {"bots": selectors.bots_list(user=request.user), "errors": {}, "new_name": ""}
+    return render(request, "conversations/settings/bots.html", context)
+
+
+@owner_required
+@require_POST
+def bot_new(request: HttpRequest) -> HttpResponse:
+    name = request.POST.get("name", "")
+    try:
+        bot = services.bot_add(user=request.user, name=name)
+    except ApplicationError as exc:
+        context = {"bots": selectors.bots_list(user=request.user), "errors": _errors_of(exc), "new_name": name}
+        return render(request, "conversations/settings/bots.html", context, status=_status_of(exc))
+    response = redirect(f"/settings/bots/{bot.pk}/")
+    if request.htmx:
+        response = HttpResponse(status=204)
+        response["HX-Redirect"] = f"/settings/bots/{bot.pk}/"
+    return response
+
+
+def _bot_context(request, bot, **extra) -> dict:
+    detail = selectors.bot_detail_get(user=request.user, bot=bot)
+    return {"bot": bot, "errors": {}, "saved": False, "tz": tenant_timezone_name(), **detail, **extra}
+
+
+def _bot_render(request, context: dict, status: int = 200) -> HttpResponse:
+    # Schedule and audit times in the business's zone, as the schedule form takes them.
+    with timezone.override(tenant_timezone()):
+        return _page_or_fragment(
+            request, "conversations/settings/bot.html", "conversations/settings/_bot_body.html", context, status
+        )
+
+
+def _bot_or_404(request, bot_id: int):
+    bot = selectors.bot_get(user=request.user, bot_id=bot_id)
+    if bot is None:
+        raise Http404("No such bot.")
+    return bot
+
+
+@owner_required
+@require_http_methods(["GET", "POST"])
+def bot_page(request: HttpRequest, bot_id: int) -> HttpResponse:
+    bot = _bot_or_404(request, bot_id)
+    if request.method == "GET":
+        return _bot_render(request, _bot_context(request, bot))
+    post = request.POST
+    try:
+        bot = services.bot_settings_save(
+            user=request.user,
+            bot_id=bot.pk,
+            version=post.get("version", ""),
+            name=post.get("name", ""),
+            system_prompt=post.get("system_prompt", "").strip(),
+            is_enabled=post.get("is_enabled") == "on",
+            auto_response=post.get("auto_response") == "on",
+            ai_enabled=post.get("ai_enabled") == "on",
+            lead_capture=post.get("lead_capture") == "on",
+        )
+        context, status = _bot_context(request, _bot_or_404(request, bot.pk), saved=True), 200
+    except ApplicationError as exc:
+        context = _bot_context(request, bot, errors=_errors_of(exc))
+        # What was typed, with the version it was opened with.
+        for name in ("name", "system_prompt"):
+            setattr(bot, name, post.get(name, ""))
+        for name in ("is_enabled", "auto_response", "ai_enabled", "lead_capture"):
+            setattr(bot, name, post.get(name) == "on")
+        context["version"] = post.get("version", "")
+        status = _status_of(exc)
+    return _bot_render(request, context, status)
+
+
+@owner_required
+@require_POST
+def bot_numbers(request: HttpRequest, bot_id: int) -> HttpResponse:
+    bot = _bot_or_404(request, bot_id)
+    status, errors = 200, {}
+    try:
+        services.bot_numbers_set(user=request.user, bot_id=bot.pk, phone_number_ids=request.POST.getlist("numbers"))
+    except ApplicationError as exc:
+        status, errors = _status_of(exc), {"numbers": exc.fields.get("phone_number_id", [exc.message])}
+    bot = _bot_or_404(request, bot_id)
+    context = _bot_context(request, bot, number_errors=errors, numbers_saved=not errors)
+    return _bot_render(request, context, status)
+
+
+@owner_required
+@require_POST
+def bot_schedule(request: HttpRequest, bot_id: int) -> HttpResponse:
+    bot = _bot_or_404(request, bot_id)
+    post = request.POST
+    status, errors = 200, {}
+    try:
+        services.bot_schedule_add(
+            user=request.user,
+            bot_id=bot.pk,
+            enable_at=post.get("enable_at", ""),
+            disable_at=post.get("disable_at", ""),
+            note=post.get("note", ""),
+        )
+    except ApplicationError as exc:
+        status, errors = _status_of(exc), _errors_of(exc)
+    context = _bot_context(
+        request, _bot_or_404(request, bot_id), schedule_errors=errors, schedule_post=post if errors else {}
+    )
+    return _bot_render(request, context, status)

@@ -281,3 +281,55 @@ def test_agent_gets_403_for_every_page(alpha, path):
     client = _agent_client(alpha)
     assert client.get(path).status_code == 403
     assert client.post(path, {}).status_code == 403
+
+
+@pytest.mark.django_db
+def test_bots_create_edit_switch_schedule_and_numbers_with_audit(alpha):
+    from conversations.models import Bot, BotAuditLog, BotPhoneNumber, BotSchedule
+    from conversations.settings_pages.selectors import bot_version
+
+    client = tenant_client(alpha, login=True)
+    assert client.post("/settings/bots/new/", {"name": " "}).status_code == 422
+    response = client.post("/settings/bots/new/", {"name": "Diwali offers"})
+    assert response.status_code == 302
+    with schema_context(alpha.tenant.schema_name):
+        bot = Bot.objects.get(name="Diwali offers")
+        opened = bot_version(bot)
+    assert "Diwali offers" in client.get("/settings/bots/").content.decode()
+    form = {"version": opened, "name": "Diwali bot", "system_prompt": "Offer 20% off.", "auto_response": "on"}
+    response = client.post(f"/settings/bots/{bot.pk}/", form, HTTP_HX_REQUEST="true")
+    assert response.status_code == 200, response.content.decode()
+    assert "Saved." in response.content.decode()
+    stale = client.post(f"/settings/bots/{bot.pk}/", {**form, "name": "Other"}, HTTP_HX_REQUEST="true")
+    assert stale.status_code == 409 and "Changed by someone else" in stale.content.decode()
+    response = client.post(
+        f"/settings/bots/{bot.pk}/numbers/", {"numbers": [alpha.phone_number.phone_number_id]}, HTTP_HX_REQUEST="true"
+    )
+    assert response.status_code == 200 and "Numbers saved." in response.content.decode()
+    bad = client.post(f"/settings/bots/{bot.pk}/schedules/", {"enable_at": "soon"}, HTTP_HX_REQUEST="true")
+    assert bad.status_code == 422 and 'id="f-enable-at-error"' in bad.content.decode()
+    response = client.post(
+        f"/settings/bots/{bot.pk}/schedules/",
+        {"disable_at": "2030-01-02T18:30", "note": "holiday"},
+        HTTP_HX_REQUEST="true",
+    )
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "2 Jan 2030, 18:30" in body and "Schedule added" in body
+    with schema_context(alpha.tenant.schema_name):
+        bot.refresh_from_db()
+        assert (bot.name, bot.system_prompt, bot.is_enabled, bot.ai_enabled) == (
+            "Diwali bot",
+            "Offer 20% off.",
+            False,
+            False,
+        )
+        assert BotPhoneNumber.objects.get(phone_number_id=alpha.phone_number.phone_number_id).bot_id == bot.pk
+        schedule = BotSchedule.objects.get(bot=bot)
+        assert schedule.disable_at.isoformat() == "2030-01-02T18:30:00+00:00"  # Alpha's zone is UTC
+        actions = list(BotAuditLog.objects.filter(bot=bot).values_list("action", flat=True))
+    assert {"created", "updated", "disabled", "scheduled"} <= set(actions)
+    response = client.post(f"/settings/bots/{bot.pk}/numbers/", {}, HTTP_HX_REQUEST="true")
+    with schema_context(alpha.tenant.schema_name):
+        assert not BotPhoneNumber.objects.filter(bot=bot).exists()
+    assert client.get("/settings/bots/999999/").status_code == 404
