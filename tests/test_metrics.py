@@ -110,6 +110,42 @@ def test_worker_port_serves_metrics_with_the_same_token_rule(settings):
         server.server_close()
 
 
+def test_domain_events_and_ai_completions_are_counted(db, settings):
+    """Counted by listeners of events the services publish already (called here directly: a real
+    publish would also wake the engine and lead scoring), and by the AI's one line."""
+    from types import SimpleNamespace
+
+    from bizmitra.events import _listeners
+
+    assert metrics._count_received in _listeners["messages.received"]
+    assert metrics._count_status in _listeners["message.status"]
+    assert metrics._count_document in _listeners["document.processed"] + _listeners["document.failed"]
+    settings.AI_COST_PER_MILLION_PROMPT_TOKENS_USD = 2.0
+    settings.AI_COST_PER_MILLION_COMPLETION_TOKENS_USD = 8.0
+    before = scrape()
+    event = {"schema_name": "alpha"}
+    metrics._count_received(event_name="messages.received", message_ids=[1, 2, 3], **event)
+    metrics._count_status(event_name="message.status", message_id=1, status="dead", **event)
+    metrics._count_document(event_name="document.processed", document_id=1, **event)
+    metrics._count_document(event_name="document.failed", document_id=2, reason="unreadable", **event)
+    metrics.ai_completion(SimpleNamespace(prompt_tokens=1_000, completion_tokens=500))
+    metrics.limiter_waited(0.25)
+    after = scrape()
+
+    def grew(name, **labels):
+        return round(value(after, name, **labels) - value(before, name, **labels), 9)
+
+    assert grew("bizmitra_messages_received_total") == 3
+    assert grew("bizmitra_message_statuses_total", status="dead") == 1
+    assert grew("bizmitra_documents_processed_total", state="done") == 1
+    assert grew("bizmitra_documents_processed_total", state="failed") == 1
+    assert grew("bizmitra_ai_tokens_total", kind="prompt") == 1_000
+    assert grew("bizmitra_ai_tokens_total", kind="completion") == 500
+    assert grew("bizmitra_ai_cost_usd_total") == round((1_000 * 2.0 + 500 * 8.0) / 1_000_000, 9)
+    assert grew("bizmitra_limiter_waits_total") == 1
+    assert grew("bizmitra_limiter_wait_seconds_total") == 0.25
+
+
 @pytest.mark.worker
 def test_webhook_to_reply_round_trip_shows_in_metrics(live_db, celery_worker, graph_sandbox, settings):
     """The webhook is answered in this process (the web side); ingest, engine and the Graph send
