@@ -6,6 +6,7 @@ API keys, team and numbers live in the tenants app under the same prefix (their 
 from django.urls import path
 
 from conversations.settings_pages import views
+from templates import settings_pages as templates_pages
 
 urlpatterns = [
     path("", views.settings_index, name="dashboard-settings"),
@@ -17,6 +18,8 @@ urlpatterns = [
     path("bots/<int:bot_id>/schedules/", views.bot_schedule, name="settings-bot-schedule"),
     path("ai/", views.ai_page, name="settings-ai"),
     path("ai/test/", views.ai_prompt_test, name="settings-ai-test"),
+    path("templates/", templates_pages.templates_page, name="settings-templates"),
+    path("templates/sync/", templates_pages.templates_sync, name="settings-templates-sync"),
     path("knowledge/", views.knowledge_page, name="settings-knowledge"),
     path("knowledge/fetch/", views.knowledge_fetch, name="settings-knowledge-fetch"),
     path("knowledge/jobs/<uuid:job_id>/", views.knowledge_job, name="settings-knowledge-job"),
