@@ -5,6 +5,8 @@ stack (tests/browser/conftest.py)."""
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from playwright.sync_api import Page, expect
 
@@ -68,3 +70,45 @@ def _wait_for_socket(page: Page, sockets: list[str]) -> bool:
     if not sockets:
         page.wait_for_event("websocket", timeout=15_000)
     return any(url.startswith("ws://alpha.test:") for url in sockets)
+
+
+def test_owner_sees_a_paused_account_and_unlocks_it(page: Page, stack, shoot):
+    from axes.models import AccessAttempt, AccessFailureLog
+    from django.conf import settings
+    from django_tenants.utils import schema_context
+
+    username = f"guess-{uuid.uuid4().hex[:6]}@alpha.test"
+    with schema_context("alpha"):
+        for n in range(3):
+            AccessFailureLog.objects.create(
+                username=username,
+                ip_address="203.0.113.50",
+                user_agent="bot",
+                http_accept="*/*",
+                path_info="/api/auth/token/" if n else "/admin/login/",
+                locked_out=n == 2,
+            )
+        AccessAttempt.objects.create(
+            username=username,
+            ip_address="203.0.113.50",
+            user_agent="bot",
+            http_accept="*/*",
+            path_info="/login/",
+            get_data="",
+            post_data="",
+            failures_since_start=settings.AXES_FAILURE_LIMIT,
+        )
+    page.goto(stack.url("alpha.test", "/login/"))
+    page.get_by_label("Email").fill(ALPHA["owner_email"])
+    page.get_by_label("Password").fill(PASSWORDS[ALPHA["owner_email"]])
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Inbox")).to_be_visible()
+
+    page.goto(stack.url("alpha.test", "/settings/security/"))
+    paused = page.get_by_role("region", name="Paused now")
+    expect(paused.get_by_text(username)).to_be_visible()
+    expect(page.get_by_role("region", name="Recent failed sign-ins").get_by_text("API token").first).to_be_visible()
+    shoot(page, "security-headers-lockout")
+    paused.get_by_role("button", name=f"Unlock {username}").click()
+    expect(page.get_by_text("Unlocked: signing in works again")).to_be_visible()
+    expect(paused.get_by_text(username)).to_have_count(0)
