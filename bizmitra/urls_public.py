@@ -14,4 +14,6 @@ urlpatterns = [
     path("webhooks/", include("conversations.whatsapp.urls")),
     path("api/workflows/", include("workflows.api.public_urls")),
     path("admin/", platform_admin_site.urls),
+    # self-serve sign-up and Sign in with Google (issue 11 §5)
+    path("", include("tenants.signup.public_urls")),
 ]

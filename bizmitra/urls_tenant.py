@@ -38,6 +38,8 @@ urlpatterns = [
     path("", include("leads.urls")),
     # settings: API keys, team, WhatsApp numbers; the invitation link (issue 11 §4)
     path("", include("tenants.settings_pages.urls")),
+    # sign-up: the first-run checklist and the sign-in hand-off (issue 11 §5)
+    path("", include("tenants.signup.tenant_urls")),
     # security settings: sign-in lockouts and the audit log (issue 13 §3)
     path("settings/", include("security.urls")),
     path("", include("conversations.urls")),

@@ -373,3 +373,4 @@ from bizmitra.settings.recovery import *  # noqa: E402,F403
 from bizmitra.settings.security import *  # noqa: E402,F403
 from bizmitra.settings.email import *  # noqa: E402,F403
 from bizmitra.settings.team import *  # noqa: E402,F403
+from bizmitra.settings.signup import *  # noqa: E402,F403
