@@ -50,7 +50,8 @@
           { label: "p90 (minutes)", data: times.map((r) => minutes(r.p90_seconds)), backgroundColor: "#6fc0ad" },
         ],
       },
-      options: { scales: { y: { beginAtZero: true, title: { display: true, text: "minutes" } } } },
+      // Logarithmic: the bot answers in seconds, resolutions take hours or days.
+      options: { scales: { y: { type: "logarithmic", title: { display: true, text: "minutes (log scale)" } } } },
     });
 
     const ai = data.ai;
