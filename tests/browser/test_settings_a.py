@@ -192,3 +192,40 @@ def test_ai_test_box_shows_the_local_servers_answer(page: Page, stack, shoot, ai
     # Nothing scripted: the server answers 500 and the box shows the provider's error.
     page.get_by_role("button", name="Send test").click()
     expect(page.locator("#ai-test-result")).to_contain_text("HTTP 500")
+
+
+def test_bots_and_templates_pages(page: Page, stack, shoot, alpha_restored):
+    from conversations.models import Bot
+
+    name = f"Offers {uuid.uuid4().hex[:4]}"
+    login_owner(page, stack, "/settings/bots/")
+    expect(page.get_by_role("heading", name="Bots", exact=True)).to_be_visible()
+    page.get_by_label("Bot name").fill(name)
+    page.get_by_role("button", name="Create bot").click()
+    expect(page.get_by_role("heading", name=name)).to_be_visible()
+    try:
+        page.get_by_label("Prompt").fill("Mention the festive discount first.")
+        page.get_by_label("Bot on").uncheck()
+        page.get_by_role("button", name="Save bot").click()
+        expect(page.locator("#bot-body .settings-card__foot [role=status]").first).to_have_text("Saved.")
+        page.get_by_label("Switch on at").fill("2030-01-02T09:00")
+        page.get_by_label("Note").fill("after the holidays")
+        page.get_by_role("button", name="Add schedule").click()
+        expect(page.locator(".settings-table")).to_contain_text("2 Jan 2030, 09:00")
+        audit = page.get_by_role("region", name="Audit trail")
+        expect(audit).to_contain_text("Schedule added")
+        expect(audit).to_contain_text("Disabled")
+        shoot(page, "settings-bot")
+        page.goto(stack.url("alpha.test", "/settings/bots/"))
+        expect(page.get_by_role("list", name="Bots")).to_contain_text(name)
+        shoot(page, "settings-bots")
+    finally:
+        with schema_context("alpha"):
+            Bot.objects.filter(name=name).delete()
+
+    page.goto(stack.url("alpha.test", "/settings/templates/"))
+    expect(page.get_by_role("heading", name="Templates", exact=True)).to_be_visible()
+    page.get_by_role("button", name="Sync from WhatsApp").click()
+    expect(page.locator("#meta-templates")).to_contain_text("Synced:")
+    expect(page.get_by_role("link", name="Open the flow builder")).to_be_visible()
+    shoot(page, "settings-templates")
