@@ -51,6 +51,10 @@ def alpha_restored(stack):
         before_ai = {
             "model": config.model,
             "base_url": config.base_url,
+            "api_key": str(config.api_key or ""),
+            "enabled": config.enabled,
+            "daily_token_budget": config.daily_token_budget,
+            "per_contact_hourly_cap": config.per_contact_hourly_cap,
             "system_prompt": config.system_prompt,
             "knowledge": config.knowledge,
         }
