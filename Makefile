@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format bench-webhook clean
+.PHONY: run test fuzz lint format bench-webhook clean
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
@@ -21,6 +21,12 @@ run: $(STAMP)
 
 test: $(STAMP)
 	@bash scripts/run_tests.sh $(ARGS)
+
+# Issue 13 §4: the webhook parser's property tests with many more examples than `make test`
+# runs (HYPOTHESIS_MAX_EXAMPLES per property).
+fuzz: $(STAMP)
+	@HYPOTHESIS_MAX_EXAMPLES=$${HYPOTHESIS_MAX_EXAMPLES:-5000} \
+		bash scripts/run_tests.sh conversations/tests/test_parser_properties.py $(ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

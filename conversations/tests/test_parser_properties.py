@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from typing import Any
 
 from hypothesis import HealthCheck, example, given, settings
@@ -24,6 +25,8 @@ from conversations.whatsapp.parsing import (
     parse_webhook,
 )
 
+# `make fuzz` raises the number of examples; `make test` keeps the bounded defaults.
+MAX_EXAMPLES = int(os.environ.get("HYPOTHESIS_MAX_EXAMPLES", "300"))
 FIXTURES = [json.loads(path.read_text()) for path in sorted(FIXTURES_DIR.glob("*.json"))]
 NOW = 1_750_000_000
 
@@ -123,14 +126,14 @@ def _assert_item(item: InboundMessage | StatusUpdate) -> None:
     assert math.isfinite(item.timestamp)
 
 
-@settings(max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=MAX_EXAMPLES, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 @given(mutated_fixture())
 @example(json.loads(json.dumps(FIXTURES[0])))
 def test_meta_shapes_with_hostile_fields_are_typed_or_rejected_and_always_storable(payload):
     _check(payload)
 
 
-@settings(max_examples=100, deadline=None, database=None)
+@settings(max_examples=max(MAX_EXAMPLES // 3, 1), deadline=None, database=None)
 @given(json_values)
 def test_any_json_inside_the_envelope_never_raises(value):
     _check({"object": "whatsapp_business_account", "entry": value})
