@@ -90,9 +90,6 @@ ENGINE_CLAIM_STALE_SECONDS = env.int("ENGINE_CLAIM_STALE_SECONDS", default=60)
 # The engine sends its reply itself when the number's limiter has a slot this soon; else the
 # reply goes through the send queue.
 ENGINE_INLINE_SEND_MAX_WAIT_SECONDS = env.float("ENGINE_INLINE_SEND_MAX_WAIT_SECONDS", default=0.05)
-# Answers of a batch of decisions sent at once per worker process (each answer in order by
-# one thread; the number's limiter still binds). 1 sends them one after another.
-ENGINE_SEND_THREADS = env.int("ENGINE_SEND_THREADS", default=8)
 WHATSAPP_GRAPH_TIMEOUT_SECONDS = env.float("WHATSAPP_GRAPH_TIMEOUT_SECONDS", default=15.0)
 # Share of each number's messages_per_second we use (conversations/ratelimit.py explains why).
 WHATSAPP_THROUGHPUT_SHARE = env.float("WHATSAPP_THROUGHPUT_SHARE", default=0.9)
