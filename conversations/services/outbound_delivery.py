@@ -133,7 +133,7 @@ def message_deliver(*, message_id: int, max_wait: float | None = None) -> Delive
             # have accepted it. Leave the row in `sending` for the status webhook (which
             # carries our opaque data) or, failing that, messages_reconcile to settle.
             Message.objects.filter(pk=message_id, status=MessageStatus.SENDING).update(
-                error_title="No answer from the Graph API", error_details=str(exc)[:2000]
+                error_title=NO_ANSWER_TITLE, error_details=str(exc)[:2000]
             )
             logger.warning("send of message %s in doubt: %s", message_id, exc)
             return DeliveryOutcome("in_doubt")
@@ -143,6 +143,9 @@ def message_deliver(*, message_id: int, max_wait: float | None = None) -> Delive
     _record_sent(message, wamid=result.wamid)
     return DeliveryOutcome("sent")
 
+
+NO_ANSWER_TITLE = "No answer from the Graph API"
+"""Marks a row whose request went out and got no answer: truly in doubt (``messages_reconcile``)."""
 
 # Numbers change rarely (a token rotated, a number switched off) and are read for every send:
 # each process keeps them this long (seconds), and reads the database again after that.
@@ -359,14 +362,19 @@ def messages_reconcile(*, stuck_after: timedelta | None = None) -> ReconcileResu
 
     - ``sending`` for longer than ``stuck_after`` with no wamid: the worker died, or the
       call went unanswered. Reconciled before anything is resent: if a status webhook for
-      it was parked (``PendingStatus`` with our opaque data), adopt that wamid. With no
-      evidence either way (Meta offers no lookup by our id) the choice is per kind: a
-      *template* gets a new attempt (or is dead-lettered if none is left) — reminders,
-      codes and order updates are worth more than a rare identical copy; anything else
-      (free-text replies, media, buttons) becomes ``unknown``, "Unknown — check" in the
-      inbox and the admin, because a reply the customer gets twice looks broken while a
-      missing one is noticed and sent again by a person. A status that arrives later
-      still adopts the row and moves it on (``statuses.status_apply``).
+      it was parked (``PendingStatus`` with our opaque data), adopt that wamid. Otherwise:
+      - the worker saw the request go out and got no answer (``NO_ANSWER_TITLE``): truly
+        in doubt, and Meta offers no lookup by our id. A *template* gets a new attempt —
+        reminders, codes and order updates are worth more than a rare identical copy;
+        anything else (free-text replies, media, buttons) becomes ``unknown``, "Unknown —
+        check" in the inbox and the admin, because a reply the customer gets twice looks
+        broken while a missing one is noticed and sent again by a person (``message_retry``);
+      - the worker vanished (SIGKILL, lost broker) with no status after the whole wait:
+        Meta sends ``sent`` within seconds of accepting a message, so after two minutes
+        without one the request most likely never left; it gets a new attempt (or is
+        dead-lettered if none is left).
+      A status that arrives later still adopts the row and moves it on
+      (``statuses.status_apply``).
     - ``queued`` but due longer than ``stuck_after`` ago: its task was lost (broker
       restart, crash between commit and enqueue); enqueue it again — the claim makes a
       duplicate task harmless.
@@ -386,10 +394,11 @@ def messages_reconcile(*, stuck_after: timedelta | None = None) -> ReconcileResu
         status=MessageStatus.SENDING,
         wamid__isnull=True,
         sending_started_at__lt=cutoff,
-    ).values_list("pk", "attempts", "type")
+    ).values_list("pk", "attempts", "type", "error_title")
     unknown = 0
-    for message_id, attempts, message_type in stuck:
-        outcome = _reconcile_stuck(message_id, attempts=attempts, message_type=message_type, cutoff=cutoff)
+    for message_id, attempts, message_type, error_title in stuck:
+        in_doubt = error_title == NO_ANSWER_TITLE and message_type not in RESEND_IN_DOUBT_TYPES
+        outcome = _reconcile_stuck(message_id, attempts=attempts, in_doubt=in_doubt, cutoff=cutoff)
         adopted += outcome == "adopted"
         requeued += outcome == "requeued"
         dead += outcome == "dead"
@@ -415,7 +424,7 @@ RESEND_IN_DOUBT_TYPES = frozenset({"template"})
 """Message types sent again when a send is in doubt with no evidence (see ``messages_reconcile``)."""
 
 
-def _reconcile_stuck(message_id: int, *, attempts: int, message_type: str, cutoff) -> str:
+def _reconcile_stuck(message_id: int, *, attempts: int, in_doubt: bool, cutoff) -> str:
     # Each UPDATE commits on its own (see _record_sent for why the adoption must not share a
     # transaction with pending_statuses_apply).
     still_stuck = Q(pk=message_id, status=MessageStatus.SENDING, wamid__isnull=True, sending_started_at__lt=cutoff)
@@ -438,7 +447,7 @@ def _reconcile_stuck(message_id: int, *, attempts: int, message_type: str, cutof
             pending_statuses_apply(message=message)
             return "adopted"
         return "skipped"
-    if message_type not in RESEND_IN_DOUBT_TYPES:
+    if in_doubt:
         if Message.objects.filter(still_stuck).update(
             status=MessageStatus.UNKNOWN,
             error_title="Unknown — check: Meta's answer was lost",

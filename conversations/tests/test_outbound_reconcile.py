@@ -7,6 +7,7 @@ import uuid
 from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 from django_tenants.utils import schema_context
 
 from conversations.choices import MessageStatus
@@ -20,6 +21,7 @@ from conversations.tests.test_outbound import (
     TEMPLATE,
     fetch,
     open_conversation,
+    queued_row,
     send,
     sends_of,
     status_webhook,
@@ -151,3 +153,18 @@ def test_a_person_can_send_an_unknown_message_again(live_db, celery_worker, grap
         assert message_retry(message=fetch(message.pk)) is True
     again = wait_until(message.pk)
     assert again.status == MessageStatus.SENT and len(sends_of(graph, message.pk)) == 2
+
+
+def test_a_reply_whose_worker_vanished_with_no_status_is_sent_again(live_db, celery_worker, graph):
+    # SIGKILL or a lost broker between the claim and the answer, and no status in the whole
+    # wait: Meta sends "sent" within seconds, so the request most likely never left.
+    phone = unique_phone()
+    message = queued_row(phone)
+    with schema_context(SCHEMA):
+        Message.objects.filter(pk=message.pk).update(
+            status=MessageStatus.SENDING, attempts=1, sending_started_at=timezone.now() - timedelta(minutes=3)
+        )
+        result = messages_reconcile()
+    assert result.requeued == 1 and result.unknown == 0
+    sent = wait_until(message.pk)
+    assert sent.status == MessageStatus.SENT and len(sends_of(graph, message.pk)) == 1
