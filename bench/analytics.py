@@ -5,8 +5,9 @@ Run:  .venv/bin/python bench/analytics.py [--messages 1000000] [--leads 50000] [
 
 1. Creates a scratch database ``bizmitra_bench_analytics`` (dropped first), migrates it and
    onboards one tenant (time zone Asia/Kolkata) holding ``--messages`` messages (half in, half
-   out, with delivery states, Meta errors and some sent by a person), an engine decision per
-   inbound message, and ``--leads`` leads in every stage with their transitions, all spread
+   out, with delivery states, Meta errors, some sent by a person and the rest engine replies),
+   an engine decision per inbound message (two bots), an AI call per 'ai' decision, a resolve
+   per conversation, and ``--leads`` leads in every stage with their transitions, all spread
    over the last ``--days`` days (so a 90-day range reads every row: the worst case). Rows
    go in with ``INSERT … SELECT generate_series`` (a minute, not an hour, for a million).
    ``--scale 0.1`` multiplies both counts (100,000 messages / 5,000 leads) for a quick run.
@@ -89,7 +90,15 @@ def seed(*, messages: int, leads: int, days: int) -> None:
     from django.contrib.auth import get_user_model
     from django.db import connection
 
-    from conversations.models import Contact, Conversation, EngineDecision, Message
+    from conversations.models import (
+        AICallLog,
+        Bot,
+        Contact,
+        Conversation,
+        ConversationActivity,
+        EngineDecision,
+        Message,
+    )
     from leads.models import Lead, LeadTransition
 
     owner_id = get_user_model().objects.get(email=OWNER).pk
@@ -110,21 +119,27 @@ def seed(*, messages: int, leads: int, days: int) -> None:
         Message,
         messages,
         {
-            "conversation_id": f"{first_conversation} + g % {conversations}",
+            # Pairs: message 2k (in) and 2k+1 (its reply, seconds later) share a conversation.
+            "conversation_id": f"{first_conversation} + (g / 2) % {conversations}",
             "direction": "CASE WHEN g % 2 = 0 THEN 'in' ELSE 'out' END",
             "type": "'text'",
             "body": "'bench message ' || g",
             "wamid": "'wamid.bench' || g",
             "status": f"CASE WHEN g % 2 = 0 THEN 'received' ELSE {outbound_status} END",
-            "timestamp": f"now() - make_interval(secs => (g::bigint * 7919) % {seconds})",
+            "timestamp": f"now() - make_interval(secs => ((g - g % 2)::bigint * 7919) % {seconds}) + "
+            "CASE WHEN g % 10 = 1 THEN make_interval(secs => 300 + g % 3000) "
+            "WHEN g % 2 = 1 THEN make_interval(secs => 1 + g % 20) ELSE interval '0' END",
             "error_code": f"CASE WHEN g % 2 = 1 AND {outbound_status} IN ('failed','dead') "
             "THEN (ARRAY[131047,131026,130472,131049])[1 + g % 4] END",
             "error_title": f"CASE WHEN g % 2 = 1 AND {outbound_status} IN ('failed','dead') "
             "THEN (ARRAY['Re-engagement message','Message undeliverable','User''s number is part of an experiment',"
             "'Meta chose not to deliver'])[1 + g % 4] ELSE '' END",
             "sent_by_id": f"CASE WHEN g % 10 = 1 THEN {owner_id} END",
+            # The engine's replies carry reply:<wamid> keys (first-response time counts only those).
+            "idempotency_key": "CASE WHEN g % 2 = 1 AND g % 10 <> 1 THEN 'reply:bench' || g END",
         },
     )
+    bots = [Bot.objects.create(name=f"Bench bot {i}").pk for i in (1, 2)]
     log("  an engine decision per inbound message")
     with connection.cursor() as cursor:
         cursor.execute("SELECT min(id) FROM conversations_message")
@@ -138,8 +153,40 @@ def seed(*, messages: int, leads: int, days: int) -> None:
             "message_id": f"{first_message} + 2 * g - 1",
             "conversation_id": inbound.format("conversation_id"),
             "path": "(ARRAY['builtin','rule','rule','flow','ai','fallback','away','silent_handoff'])[1 + g % 8]",
+            "bot_id": f"(ARRAY[{bots[0]},{bots[1]}])[1 + g % 2]",
             "claimed_at": inbound.format("timestamp"),
             "created_at": inbound.format("timestamp"),
+        },
+    )
+    log("  an AI call per 'ai' decision, and a resolve per conversation")
+    ai_message = f"{first_message} + 2 * (8 * g - 4) - 1"
+    insert_series(
+        AICallLog,
+        messages // 16,
+        {
+            "inbound_message_id": ai_message,
+            "conversation_id": f"(SELECT conversation_id FROM conversations_message WHERE id = {ai_message})",
+            "prompt_tokens": "900 + g % 400",
+            "completion_tokens": "80 + g % 120",
+            "rounds": "CASE WHEN g % 20 = 0 THEN 0 ELSE 1 END",
+            "outcome": "'ok'",
+            "created_at": f"(SELECT timestamp FROM conversations_message WHERE id = {ai_message})",
+        },
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE conversations_enginedecision d SET ai_call_id = l.id FROM conversations_aicalllog l "
+            "WHERE l.inbound_message_id = d.message_id"
+        )
+    insert_series(
+        ConversationActivity,
+        conversations,
+        {
+            "conversation_id": f"{first_conversation} + g - 1",
+            "kind": "'resolve'",
+            # Resolved 1–5 h after the conversation's first message.
+            "at": "(SELECT min(timestamp) FROM conversations_message "
+            f"WHERE conversation_id = {first_conversation} + g - 1) + make_interval(secs => 3600 + (g * 7) % 14400)",
         },
     )
     log(f"  {leads:,} leads with their transitions")
@@ -165,6 +212,8 @@ def seed(*, messages: int, leads: int, days: int) -> None:
             "conversations_conversation",
             "conversations_message",
             "conversations_enginedecision",
+            "conversations_aicalllog",
+            "conversations_conversationactivity",
             "leads_lead",
             "leads_leadtransition",
         ):
@@ -227,7 +276,15 @@ def server_phase(args, label: str) -> None:
     )
     print(
         f"  rows in range: {data['totals']['inbound'] + data['totals']['outbound']:,} messages, "
-        f"{data['who_answered']['total']:,} answers, {data['leads']['total']:,} leads"
+        f"{data['who_answered']['total']:,} answers, {data['leads']['total']:,} leads, "
+        f"{data['totals']['started']:,} conversations started, {data['ai']['calls']:,} AI calls"
+    )
+    times = {r["key"]: r for r in data["response_times"]["rows"]}
+    print(
+        "  first response p50/p90: bot "
+        f"{times['bot']['p50_seconds']}/{times['bot']['p90_seconds']} s, team "
+        f"{times['human']['p50_seconds']}/{times['human']['p90_seconds']} s; resolution "
+        f"{times['resolution']['p50_seconds']}/{times['resolution']['p90_seconds']} s"
     )
     print(f"== server time, {label} ({args.requests} requests each after 2 warm-ups) ==")
     api = timed("GET /api/analytics/?preset=90d", get("/api/analytics/"), args.requests)
@@ -235,7 +292,7 @@ def server_phase(args, label: str) -> None:
     with tenant_context(Tenant.objects.get(schema_name=SCHEMA)):
         period = figures_module.analytics_range(preset="90d")
         timed(
-            "  per-day figures (messages, answers, delivery)",
+            "  per-day figures (messages, answers, delivery, times, hours, AI)",
             lambda: figures_module.analytics_days(period=period),
             args.requests,
         )
@@ -253,6 +310,11 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=90, help="spread the rows over this many days")
     parser.add_argument("--requests", type=int, default=30, help="timed requests per figure")
     parser.add_argument("--keep", action="store_true", help="keep the scratch database afterwards")
+    parser.add_argument(
+        "--skip-raw",
+        action="store_true",
+        help="skip phase 2 (raw rows only: tens of seconds a request at full size since issue 11's timings)",
+    )
     args = parser.parse_args()
     messages, leads = int(args.messages * args.scale), int(args.leads * args.scale)
 
@@ -306,7 +368,8 @@ def main() -> None:
     connection.set_schema_to_public()
     log(f"seeded in {time.monotonic() - t0:.1f} s")
     try:
-        server_phase(args, "raw rows only (no roll-ups yet)")
+        if not args.skip_raw:
+            server_phase(args, "raw rows only (no roll-ups yet)")
         from django_tenants.utils import tenant_context
 
         from leads.analytics.services import analytics_roll_up_due
