@@ -246,6 +246,10 @@ def test_analytics_charts_match_the_api(page: Page, stack, shoot, dialogs):
     assert drawn["lead_sources"] == [[r["count"] for r in api["leads"]["sources"]]]
 
     shoot(page, "analytics")
+    page.get_by_role("region", name="Response and resolution times").scroll_into_view_if_needed()
+    shoot(page, "analytics-times-ai")
+    heat.scroll_into_view_if_needed()
+    shoot(page, "analytics-heatmap")
 
     # The accessible table says the same, row by row.
     table = page.get_by_role("table", name="Messages and conversations per day")
