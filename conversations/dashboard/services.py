@@ -15,8 +15,6 @@ import mimetypes
 from datetime import timedelta
 from typing import Any
 
-from django.conf import settings
-from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.db.models.functions import Coalesce, Greatest
@@ -270,9 +268,9 @@ def composer_send_attachment(
     By id rather than link: Meta's download proxy rate-limits link sends. Refuses, before any
     upload, what Meta would refuse: types it does not accept and files over its size limits.
     """
-    from bizmitra.graph_api.client import GraphApiError, GraphClient, GraphTransportError
+    from bizmitra.graph_api.client import GraphApiError, GraphTransportError
+    from conversations.services.media import media_upload_for_send
     from conversations.services.outbound import DuplicateMessage, OptedOut, WindowClosed, message_send, window_is_open
-    from tenants.selectors import phone_number_get
 
     key = _check_idempotency_key(idempotency_key)
     existing = Message.objects.filter(idempotency_key=key).values_list("pk", flat=True).first()
@@ -291,7 +289,7 @@ def composer_send_attachment(
     limit = MEDIA_LIMITS[kind][1]
     if not data:
         raise ValidationFailed("The file is empty.", fields={"file": ["empty"]})
-    if len(data) > limit:
+    if len(data) > limit:  # said in the composer's words; media_upload_for_send checks it too
         raise ValidationFailed(
             f"This {kind} is {len(data) / 1024 / 1024:.1f} MB; WhatsApp allows up to {limit // (1024 * 1024)} MB.",
             fields={"file": ["too large"]},
@@ -307,23 +305,19 @@ def composer_send_attachment(
         raise WindowClosed(
             "The 24-hour window is closed: only templates may be sent.", fields={"file": ["window closed"]}
         )
-    number = phone_number_get(phone_number_id=conversation.phone_number_id)
-    if number is None:
-        raise ValidationFailed("This conversation's WhatsApp number is not connected.", fields={"file": ["no number"]})
-    client = GraphClient(
-        base_url=settings.WHATSAPP_GRAPH_URL,
-        api_version=settings.WHATSAPP_API_VERSION,
-        access_token=number.access_token,
-    )
+    # One home for sent files: the type sniffed from the bytes, Meta's limits, our stored
+    # copy under the tenant's keys, then the upload (conversations.services.media).
     try:
-        media_id = client.upload_media(number.phone_number_id, data, mime_type, filename or f"file.{kind}")
+        sent = media_upload_for_send(
+            phone_number_id=conversation.phone_number_id, data=data, filename=filename or f"file.{kind}", kind=kind
+        )
     except GraphApiError as exc:
         raise ValidationFailed(f"WhatsApp refused the file: {exc.title or exc}", fields={"file": ["refused"]}) from exc
     except GraphTransportError as exc:
         raise ValidationFailed(
             "Could not reach WhatsApp to upload the file; nothing was sent. Try again.", fields={"file": ["upload"]}
         ) from exc
-    content: dict[str, Any] = {"id": media_id}
+    content: dict[str, Any] = {"id": sent.media_id}
     if caption and kind != "audio":
         content["caption"] = caption
     if kind == "document" and filename:
@@ -338,9 +332,9 @@ def composer_send_attachment(
             conversation=conversation,
         )
         # Our own copy, so the thread shows a thumbnail / download without asking Meta.
-        message.media_mime_type = mime_type
+        message.media_mime_type = sent.mime_type
         message.media_filename = (filename or "")[:255]
-        message.media_file.save(filename or f"upload.{kind}", ContentFile(data), save=False)
+        message.media_file.name = sent.name
         message.save(update_fields=["media_mime_type", "media_filename", "media_file", "updated_at"])
     return message
 

@@ -439,6 +439,22 @@ def test_attachment_limits_are_meta_limits(alpha, owner):
         assert not c.messages.filter(direction=Direction.OUTBOUND).exists()
 
 
+def test_an_attachment_is_judged_by_its_bytes_not_its_declared_type(alpha, owner, graph_sandbox, settings):
+    """The composer goes through media_upload_for_send: a program named photo.jpg is refused."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    settings.WHATSAPP_GRAPH_URL = graph_sandbox.base_url
+    with schema_context("alpha"):
+        c = _conversation()
+        _message(c)
+    disguised = SimpleUploadedFile("photo.jpg", b"MZ\x90\x00" + b"\x00" * 200, content_type="image/jpeg")
+    refused = owner.post(f"/c/{c.pk}/attach/", {"file": disguised, "idempotency_key": "f4"}, HTTP_HX_REQUEST="true")
+    assert refused.status_code == 422, refused.content.decode()[:300]
+    assert "cannot be sent" in refused.content.decode() or "does not take" in refused.content.decode()
+    with schema_context("alpha"):
+        assert not c.messages.filter(direction=Direction.OUTBOUND).exists()
+
+
 def test_read_selectors_apply_the_agent_rule_when_given_a_user(alpha, agent_user):
     from conversations import selectors as read
 
