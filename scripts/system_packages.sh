@@ -5,8 +5,9 @@
 #   tesseract-ocr(-hin, -eng)  OCR of documents customers send (English and Hindi)
 #   poppler-utils     pdftoppm: renders PDF pages without a text layer for OCR
 #   curl              the README's copy-paste examples (and the first-run test that runs them)
+#   fonts-lohit-deva  a Devanagari font: the OCR tests draw a receipt in Hindi
 set -euo pipefail
-packages=(chromium tesseract-ocr tesseract-ocr-eng tesseract-ocr-hin poppler-utils curl)
+packages=(chromium tesseract-ocr tesseract-ocr-eng tesseract-ocr-hin poppler-utils curl fonts-lohit-deva)
 missing=()
 for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -135,3 +135,38 @@ def test_a_page_over_its_time_limit_fails_with_a_reason():
     hurried = ocr.Limits(max_pages=1, max_pixels=20_000_000, seconds_per_page=0.01)
     with pytest.raises(ocr.OcrFailed, match="took longer than 0.01 seconds"):
         ocr.document_read(invoice_png(), mime_type="image/png", languages="eng", limits=hurried)
+
+
+HINDI_FONT = "/usr/share/fonts/truetype/lohit-devanagari/Lohit-Devanagari.ttf"  # fonts-lohit-deva
+
+
+def hindi_receipt_png() -> bytes:
+    """A payment receipt written in Hindi (Devanagari), drawn with a real Devanagari font
+    (Pillow shapes the conjuncts with raqm, as a phone screenshot shows them)."""
+    import io
+
+    from PIL import Image, ImageDraw, ImageFont
+
+    font = ImageFont.truetype(HINDI_FONT, 44)
+    image = Image.new("RGB", (1400, 500), "white")
+    draw = ImageDraw.Draw(image)
+    for row, line in enumerate(["भुगतान रसीद", "ग्राहक का नाम: सुनीता शर्मा", "कुल राशि: ₹ 12400.00", "दिनांक: 03/12/2026"]):
+        draw.text((60, 40 + row * 100), line, font=font, fill="black")
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def test_a_receipt_in_hindi_is_read_in_devanagari_with_its_date_and_amount():
+    pages, found = read(hindi_receipt_png(), "image/png")
+    text = pages[0].text
+    assert "भुगतान रसीद" in text and "सुनीता शर्मा" in text, text
+    got = values(found)
+    assert got["date"] == "2026-12-03"
+    assert got["amount"] == "12400.00" and got["currency"] == "INR"
+
+
+def test_without_the_hindi_pack_devanagari_is_not_read():
+    """The tenant's languages matter: English alone does not read the same receipt."""
+    [page] = ocr.document_read(hindi_receipt_png(), mime_type="image/png", languages="eng", limits=LIMITS)
+    assert "भुगतान" not in page.text
