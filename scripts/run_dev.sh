@@ -32,6 +32,8 @@ eval "$(python scripts/services.py --database "${BIZMITRA_DATABASE:-bizmitra}" -
 echo "[run] migrating the public schema and every tenant"
 python manage.py migrate_schemas --shared -v 0
 python manage.py migrate_schemas --tenant --executor=multiprocessing -v 0
+# The schema new sign-ups are copied from (tenants/signup): ready before the first one.
+python manage.py signup_template_ensure
 python manage.py collectstatic --noinput -v 0
 demo_json="$(python manage.py ensure_demo_tenant)"
 
