@@ -394,11 +394,17 @@ def messages_reconcile(*, stuck_after: timedelta | None = None) -> ReconcileResu
         status=MessageStatus.SENDING,
         wamid__isnull=True,
         sending_started_at__lt=cutoff,
-    ).values_list("pk", "attempts", "type", "error_title")
+    ).values_list("pk", "attempts", "type", "error_title", "sending_started_at")
     unknown = 0
-    for message_id, attempts, message_type, error_title in stuck:
+    for message_id, attempts, message_type, error_title, started_at in stuck:
         in_doubt = error_title == NO_ANSWER_TITLE and message_type not in RESEND_IN_DOUBT_TYPES
-        outcome = _reconcile_stuck(message_id, attempts=attempts, in_doubt=in_doubt, cutoff=cutoff)
+        outcome = _reconcile_stuck(
+            message_id,
+            attempts=attempts,
+            in_doubt=in_doubt,
+            cutoff=cutoff,
+            evidence_may_wait=_webhooks_unread(started_at),
+        )
         adopted += outcome == "adopted"
         requeued += outcome == "requeued"
         dead += outcome == "dead"
@@ -424,7 +430,15 @@ RESEND_IN_DOUBT_TYPES = frozenset({"template"})
 """Message types sent again when a send is in doubt with no evidence (see ``messages_reconcile``)."""
 
 
-def _reconcile_stuck(message_id: int, *, attempts: int, in_doubt: bool, cutoff) -> str:
+def _webhooks_unread(since) -> bool:
+    """Whether webhooks received since ``since`` are still waiting to be processed: the status
+    that settles a send may be among them (a backlog after a restart), so no verdict yet."""
+    from conversations.whatsapp.models import WebhookDelivery
+
+    return WebhookDelivery.objects.filter(state=WebhookDelivery.State.PENDING, received_at__gte=since).exists()
+
+
+def _reconcile_stuck(message_id: int, *, attempts: int, in_doubt: bool, cutoff, evidence_may_wait: bool) -> str:
     # Each UPDATE commits on its own (see _record_sent for why the adoption must not share a
     # transaction with pending_statuses_apply).
     still_stuck = Q(pk=message_id, status=MessageStatus.SENDING, wamid__isnull=True, sending_started_at__lt=cutoff)
@@ -446,6 +460,8 @@ def _reconcile_stuck(message_id: int, *, attempts: int, in_doubt: bool, cutoff) 
             message = Message.objects.get(pk=message_id)
             pending_statuses_apply(message=message)
             return "adopted"
+        return "skipped"
+    if evidence_may_wait:
         return "skipped"
     if in_doubt:
         if Message.objects.filter(still_stuck).update(

@@ -168,3 +168,31 @@ def test_a_reply_whose_worker_vanished_with_no_status_is_sent_again(live_db, cel
     assert result.requeued == 1 and result.unknown == 0
     sent = wait_until(message.pk)
     assert sent.status == MessageStatus.SENT and len(sends_of(graph, message.pk)) == 1
+
+
+def test_no_verdict_while_webhooks_that_may_hold_the_evidence_are_unread(db, tenants_setup):
+    """After a restart the status that settles a send may sit in the webhook backlog: the sweep
+    waits for it instead of resending (the chaos bench sent one reply twice before this)."""
+    import json
+
+    from conversations.tests.inbound_support import envelope, status_item
+    from conversations.whatsapp import ingest
+
+    phone = unique_phone()
+    with schema_context(SCHEMA):
+        message = queued_row(phone)
+        Message.objects.filter(pk=message.pk).update(
+            status=MessageStatus.SENDING, attempts=1, sending_started_at=timezone.now() - timedelta(minutes=3)
+        )
+    wamid = f"wamid.backlog-{uuid.uuid4().hex}"
+    item = status_item(wamid, "sent", timestamp=1, biz_opaque_callback_data=f"bzm:{message.pk}")
+    delivery_id = ingest.delivery_store(body=json.dumps(envelope(statuses=[item])).encode())
+    with schema_context(SCHEMA):
+        result = messages_reconcile()
+    assert result.requeued == 0 and result.unknown == 0
+    assert fetch(message.pk).status == MessageStatus.SENDING
+    ingest.delivery_process(delivery_id=delivery_id)  # the backlog is worked
+    with schema_context(SCHEMA):
+        assert messages_reconcile().requeued == 0
+    settled = fetch(message.pk)
+    assert settled.status == MessageStatus.SENT and settled.wamid == wamid
