@@ -347,7 +347,14 @@ class TestAuditLog:
 def _production_env() -> dict[str, str]:
     env = subprocess_env()
     env.pop("DJANGO_SETTINGS_MODULE", None)
-    for name in ("DEBUG", "SECURE_SSL_REDIRECT", "SECURE_HSTS_SECONDS", "TRUST_X_FORWARDED_PROTO"):
+    # DJANGO_ALLOW_ASYNC_UNSAFE: set in this process by the browser tests' live servers.
+    for name in (
+        "DEBUG",
+        "SECURE_SSL_REDIRECT",
+        "SECURE_HSTS_SECONDS",
+        "TRUST_X_FORWARDED_PROTO",
+        "DJANGO_ALLOW_ASYNC_UNSAFE",
+    ):
         env.pop(name, None)
     env.update(
         BIZMITRA_ENV="production",

@@ -9,8 +9,11 @@ from django.db import connections
 from django_tenants.utils import schema_context
 from playwright.sync_api import Page, expect
 
+from documents.choices import DocumentStatus
+from documents.models import Document
 from documents.services import document_create_from_upload, document_process
 from documents.tests.samples import Invoice, invoice_png, text_pdf
+from tests.support import wait_for
 from tests.tenancy import ALPHA, PASSWORDS
 
 pytestmark = pytest.mark.worker
@@ -32,6 +35,14 @@ def test_owner_finds_corrects_and_reviews_a_document(page: Page, stack, shoot):
             document = document_create_from_upload(upload=SimpleUploadedFile(name, data))
             document_process(document_id=document.pk)
             created.append(document)
+
+    def all_read() -> bool:
+        # The stack's background worker may have claimed a document before document_process
+        # did (its task is queued on commit): then it is the worker that finishes it.
+        with schema_context("alpha"):
+            return Document.objects.filter(pk__in=[d.pk for d in created], status=DocumentStatus.DONE).count() == 2
+
+    wait_for(all_read, timeout=120, what="both documents read")
     try:
         login(page, stack)
         page.goto(stack.url("alpha.test", "/documents/"))
