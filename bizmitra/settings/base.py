@@ -368,9 +368,9 @@ def _live_websocket_url(value: str) -> str:
 LIVE_WEBSOCKET_URL = _live_websocket_url(env.str("LIVE_WEBSOCKET_URL", default="ws://{host}:8001/ws/inbox/"))
 # --- end LIVE_WEBSOCKET_URL ----------------------------------------------------------------
 from bizmitra.settings.analytics import *  # noqa: E402,F403
+from bizmitra.settings.email import *  # noqa: E402,F403
 from bizmitra.settings.observability import *  # noqa: E402,F403
-from bizmitra.settings.signup import *  # noqa: E402,F403
 from bizmitra.settings.recovery import *  # noqa: E402,F403
 from bizmitra.settings.security import *  # noqa: E402,F403
-from bizmitra.settings.email import *  # noqa: E402,F403
+from bizmitra.settings.signup import *  # noqa: E402,F403
 from bizmitra.settings.team import *  # noqa: E402,F403
