@@ -11,7 +11,7 @@ from django.db.models import F, Q, QuerySet
 
 from bizmitra.errors import NotFound
 from conversations.models import Contact, Conversation, Message
-from tenants.services import OWNER_GROUP
+from tenants.permissions import user_is_owner as tenant_user_is_owner
 
 
 def conversation_summary() -> dict:
@@ -81,14 +81,13 @@ def contact_get(*, contact_id: int) -> Contact:
 
 
 def user_is_owner(user) -> bool:
-    """Owners (and superusers) see and configure everything; other tenant users are agents."""
+    """``tenants.permissions.user_is_owner`` (owners and superusers configure everything; other
+    tenant users are agents), remembered on the user object: a page asks many times."""
     if not getattr(user, "is_authenticated", False):
         return False
-    if user.is_superuser:
-        return True
     cached = getattr(user, "_bizmitra_is_owner", None)
     if cached is None:
-        cached = user.groups.filter(name=OWNER_GROUP).exists()
+        cached = tenant_user_is_owner(user)
         user._bizmitra_is_owner = cached
     return cached
 

@@ -1,8 +1,5 @@
-"""Owners only, for every page and fragment of this package.
-
-The same as ``conversations.settings_pages.access`` (which tenants may not import: it is a
-higher app), rendering the settings shell's shared 403 templates.
-"""
+"""Owners only, for every settings page and fragment (re-exported by
+``conversations.settings_pages.access``), rendering the settings shell's shared 403 templates."""
 
 from __future__ import annotations
 
