@@ -277,6 +277,13 @@ SPECTACULAR_SETTINGS = {
     # Issue 13 §0: auth schemes of our classes, the shared error answers (bizmitra/openapi.py).
     "PREPROCESSING_HOOKS": ["bizmitra.openapi.preprocess"],
     "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "bizmitra.openapi.error_responses"],
+    # Choice sets that share a field name ("status", "kind", "source") get names of their own.
+    "ENUM_NAME_OVERRIDES": {
+        "DocumentStatusEnum": "documents.choices.DocumentStatus",
+        "DocumentKindEnum": "documents.choices.DocumentKind",
+        "DocumentSourceEnum": "documents.choices.DocumentSource",
+        "LeadSourceEnum": "leads.choices.LeadSource",
+    },
 }
 
 # Celery: Redis broker, tasks run in the schema they were sent from (tenant-schemas-celery).

@@ -40,6 +40,7 @@ class DocumentListCreateApi(GenericAPIView):
     pagination_class = DocumentPagination
     parser_classes = [MultiPartParser, FormParser]
 
+    @extend_schema(operation_id="documents_list")
     def get(self, request):
         filterset = DocumentFilter(request.query_params, queryset=selectors.document_list(user=request.user))
         if not filterset.is_valid():
