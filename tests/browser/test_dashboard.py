@@ -207,6 +207,9 @@ def test_outside_window_template_picker_sends(page: Page, stack, shoot):
         expect(page.locator(".composer__error")).to_contain_text("{{2}}")
         # The refused form keeps the template and what was typed.
         expect(page.get_by_label("Variable {{1}}")).to_have_value("Old Customer")
+        # The refused form was swapped in by htmx: type only once htmx has settled it (its
+        # input trigger is attached then), as a person typing after seeing it would.
+        page.wait_for_function("() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')")
         page.get_by_label("Variable {{2}}").fill("Friday 5 pm")
         expect(page.locator(".picker__preview")).to_contain_text("your visit is on Friday 5 pm", timeout=LIVE)
         shoot(page, "template-picker")
