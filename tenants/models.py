@@ -13,6 +13,8 @@ class Tenant(TenantMixin):
     timezone = models.CharField(max_length=64, default="UTC")
     # Signs workflow callback PUTs to the client's site (X-BizMitra-Signature).
     callback_signing_secret = EncryptedTextField(blank=True, default="")
+    # When an owner last rotated it (None: made at onboarding or first use, never rotated).
+    callback_secret_rotated_at = models.DateTimeField(null=True, blank=True)
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -46,6 +48,12 @@ class PhoneNumber(models.Model):
     app_secret = EncryptedTextField(blank=True, default="")
     # Meta's default per-number throughput (messages/s); 1,000 after an upgrade, 20 in coexistence.
     messages_per_second = models.PositiveIntegerField(default=80)
+    # What Graph said at the last check (connect or "Check with Meta"): ``status`` such as
+    # CONNECTED, PENDING, FLAGGED, RESTRICTED; ``quality_rating`` GREEN, YELLOW, RED or UNKNOWN.
+    # Blank: never asked, or Meta did not say.
+    meta_status = models.CharField(max_length=32, blank=True, default="")
+    quality_rating = models.CharField(max_length=16, blank=True, default="")
+    checked_at = models.DateTimeField(null=True, blank=True)
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -68,3 +68,19 @@ def phone_number_list(*, tenant: Tenant, user) -> list[PhoneNumber]:
     if not user_is_owner(user):
         raise PermissionDenied("Only owners can see the WhatsApp numbers.")
     return list(PhoneNumber.objects.filter(tenant=tenant).order_by("created_at"))
+
+
+def callback_secret_state(*, tenant: Tenant) -> dict:
+    """Whether ``tenant`` has a callback signing secret, when it was last rotated and a masked
+    form (its last 4 characters) with its fingerprint: never the secret itself, which is shown
+    once, when it is rotated (``tenants.services.tenant_callback_secret_rotate``)."""
+    from tenants.services import secret_fingerprint
+
+    secret = str(tenant.callback_signing_secret or "")
+    return {
+        "is_set": bool(secret),
+        "rotated_at": tenant.callback_secret_rotated_at,
+        "masked": f"••••••••{secret[-4:]}" if secret else "",
+        # Sent back to rotate, so two owners never rotate over each other unknowingly.
+        "fingerprint": secret_fingerprint(secret),
+    }

@@ -308,8 +308,10 @@ def tenant_callback_secret_rotate(*, tenant: Tenant, expected_fingerprint: str, 
     if secret_fingerprint(str(row.callback_signing_secret or "")) != expected_fingerprint:
         raise Conflict("The signing secret was changed by someone else meanwhile. Reload to see the current state.")
     row.callback_signing_secret = secrets.token_urlsafe(32)
-    row.save(update_fields=["callback_signing_secret"])
+    row.callback_secret_rotated_at = timezone.now()
+    row.save(update_fields=["callback_signing_secret", "callback_secret_rotated_at"])
     tenant.callback_signing_secret = row.callback_signing_secret
+    tenant.callback_secret_rotated_at = row.callback_secret_rotated_at
     return str(row.callback_signing_secret)
 
 

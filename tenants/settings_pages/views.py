@@ -45,6 +45,7 @@ def _keys_context(request, **extra) -> dict:
         "trigger_url": request.build_absolute_uri("/api/workflows/trigger"),
         "secret_fingerprint": services.secret_fingerprint(secret),
         "has_secret": bool(secret),
+        "secret_rotated_at": tenant.callback_secret_rotated_at,
         **extra,
     }
 

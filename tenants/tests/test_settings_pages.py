@@ -163,7 +163,10 @@ class TestApiKeys:
         assert response.status_code == 200
         after = str(Tenant.objects.get(pk=alpha.tenant.pk).callback_signing_secret)
         assert after != before and after.encode() in response.content
-        assert after.encode() not in client.get("/settings/api-keys/").content
+        page = client.get("/settings/api-keys/").content
+        assert after.encode() not in page
+        assert Tenant.objects.get(pk=alpha.tenant.pk).callback_secret_rotated_at is not None
+        assert b", rotated <time" in page
         stale = client.post("/settings/api-keys/callback-secret/", {"fingerprint": secret_fingerprint(before)}, **HTMX)
         assert stale.status_code == 409 and b"changed by someone else" in stale.content
         assert str(Tenant.objects.get(pk=alpha.tenant.pk).callback_signing_secret) == after

@@ -25,8 +25,10 @@ once; older is refused with 422 (field ``baseTime``/``delayMinutes``) unless
 callback delivery.
 
 Tenant domain (session, JWT or ``Bearer`` API key): ``/api/workflows/`` CRUD of the rules,
-and ``GET /api/workflows/callback-secret/`` (session-authenticated owners) — the secret
-that signs callback PUTs (``X-BizMitra-Signature: sha256=<HMAC-SHA256 of the body>``).
+and ``/api/workflows/callback-secret/`` (session-authenticated owners): GET says whether the
+secret that signs callback PUTs (``X-BizMitra-Signature: sha256=<HMAC-SHA256 of the body>``)
+is set, when it was rotated and a masked form; POST ``{fingerprint}`` rotates it and is the
+only answer that carries the secret.
 """
 
 import math
@@ -36,8 +38,8 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django_tenants.utils import schema_context
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
-from rest_framework import permissions, status, viewsets
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import permissions, serializers, status, viewsets
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -45,12 +47,13 @@ from rest_framework.views import APIView
 from bizmitra.errors import ApplicationError, NotFound, ValidationFailed
 from tenants.authentication import ClientApiKeyAuthentication
 from tenants.permissions import IsOwner, IsOwnerOrApiKeyToWrite
-from tenants.selectors import tenant_timezone
+from tenants.selectors import callback_secret_state, tenant_timezone
+from tenants.services import tenant_callback_secret_rotate
 from workflows import selectors
 from workflows.api import schema as _schema  # noqa: F401 - registers the auth scheme
 from workflows.api.serializers import TriggerInputSerializer, TriggerResponseSerializer, WorkflowSerializer
 from workflows.filters import WorkflowFilterSet
-from workflows.services import callback_secret_get, workflow_trigger_fire
+from workflows.services import workflow_trigger_fire
 from workflows.services.callbacks import SIGNATURE_HEADER
 
 # Service argument → the name the client sent, so a 422 names the field as sent.
@@ -76,21 +79,64 @@ class WorkflowViewSet(viewsets.ModelViewSet):
         return selectors.workflow_list()
 
 
+class CallbackSecretOutputSerializer(serializers.Serializer):
+    isSet = serializers.BooleanField(help_text="Whether the tenant has a signing secret yet.")
+    rotatedAt = serializers.DateTimeField(
+        allow_null=True, help_text="When an owner last rotated it; null if never (made at onboarding)."
+    )
+    masked = serializers.CharField(help_text="Its last 4 characters behind dots; empty when there is none.")
+    fingerprint = serializers.CharField(help_text="A short hash telling versions apart; send it back to rotate.")
+    signatureHeader = serializers.CharField()
+    algorithm = serializers.CharField()
+
+
+class CallbackSecretRotatedSerializer(CallbackSecretOutputSerializer):
+    callbackSigningSecret = serializers.CharField(help_text="The new secret, in this response only.")
+
+
+class CallbackSecretRotateInputSerializer(serializers.Serializer):
+    fingerprint = serializers.CharField(help_text="The fingerprint last read from GET (another owner may rotate).")
+
+
 class CallbackSecretApi(APIView):
-    """The secret that signs this tenant's workflow callbacks (owners, signed in to the dashboard)."""
+    """The secret that signs this tenant's workflow callbacks (owners, signed in to the dashboard).
+
+    GET says whether one is set, when it was rotated and a masked form; the secret itself is
+    shown once, in the answer to the POST that rotates it (as on the API keys page).
+    """
 
     authentication_classes = [SessionAuthentication]
     permission_classes = [IsOwner]
 
-    @extend_schema(responses=OpenApiTypes.OBJECT)
+    def _state(self, tenant) -> dict:
+        state = callback_secret_state(tenant=tenant)
+        return {
+            "isSet": state["is_set"],
+            "rotatedAt": state["rotated_at"].isoformat() if state["rotated_at"] else None,
+            "masked": state["masked"],
+            "fingerprint": state["fingerprint"],
+            "signatureHeader": SIGNATURE_HEADER,
+            "algorithm": "HMAC-SHA256 over the raw request body, hex, prefixed 'sha256='",
+        }
+
+    @extend_schema(responses=CallbackSecretOutputSerializer)
     def get(self, request):
-        return Response(
-            {
-                "callbackSigningSecret": callback_secret_get(tenant=request.tenant),
-                "signatureHeader": SIGNATURE_HEADER,
-                "algorithm": "HMAC-SHA256 over the raw request body, hex, prefixed 'sha256='",
-            }
+        return Response(self._state(request.tenant))
+
+    @extend_schema(
+        request=CallbackSecretRotateInputSerializer,
+        responses={
+            200: CallbackSecretRotatedSerializer,
+            409: OpenApiResponse(description="Rotated by someone else since that fingerprint was read."),
+        },
+    )
+    def post(self, request):
+        data = CallbackSecretRotateInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        secret = tenant_callback_secret_rotate(
+            tenant=request.tenant, expected_fingerprint=data.validated_data["fingerprint"], by=request.user
         )
+        return Response({**self._state(request.tenant), "callbackSigningSecret": secret})
 
 
 def _api_fields(fields: dict) -> dict:

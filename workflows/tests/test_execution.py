@@ -165,7 +165,7 @@ def test_callback_put_is_signed_and_retried_until_accepted(alpha, alpha_rules, s
     (first, first_response), (second, _) = [(req, resp) for req, resp in httpserver.log]
     assert first_response.status_code == 503
     assert json.loads(second.get_data()) == {"status": "completed", "metadata": metadata, "jobId": job_id}
-    # The client verifies with the secret the owner sees at /api/workflows/callback-secret/.
+    # The client verifies with the secret the owner was shown when rotating it.
     secret = str(alpha.tenant.callback_signing_secret).encode()
     for request in (first, second):
         expected = "sha256=" + hmac.new(secret, request.get_data(), hashlib.sha256).hexdigest()

@@ -4,7 +4,8 @@ import pytest
 from django.test import Client
 from django_tenants.utils import schema_context
 
-from tenants.services import owner_create
+from tenants.models import Tenant
+from tenants.services import owner_create, secret_fingerprint
 from tests.tenancy import tenant_client
 from workflows.models import CommunicationWorkflow
 
@@ -90,13 +91,43 @@ class TestWorkflowCrud:
 
 
 class TestCallbackSecret:
-    def test_owner_sees_the_signing_secret(self, alpha):
+    def test_get_says_it_is_set_masked_never_the_secret(self, alpha):
         response = tenant_client(alpha, login=True).get("/api/workflows/callback-secret/")
         assert response.status_code == 200
         body = response.json()
-        assert body["callbackSigningSecret"] == str(alpha.tenant.callback_signing_secret)
+        secret = str(Tenant.objects.get(pk=alpha.tenant.pk).callback_signing_secret)
+        assert secret and secret not in response.content.decode()
+        assert "callbackSigningSecret" not in body
+        assert body["isSet"] is True
+        assert body["masked"] == f"••••••••{secret[-4:]}"
+        assert body["fingerprint"] == secret_fingerprint(secret)
         assert body["signatureHeader"] == "X-BizMitra-Signature"
+
+    def test_rotation_shows_the_new_secret_once_and_records_when(self, alpha):
+        client = tenant_client(alpha, login=True)
+        before = client.get("/api/workflows/callback-secret/").json()
+        rotated = client.post(
+            "/api/workflows/callback-secret/", {"fingerprint": before["fingerprint"]}, content_type="application/json"
+        )
+        assert rotated.status_code == 200, rotated.content
+        new = rotated.json()["callbackSigningSecret"]
+        tenant = Tenant.objects.get(pk=alpha.tenant.pk)
+        assert new == str(tenant.callback_signing_secret) and new != before["masked"]
+        assert tenant.callback_secret_rotated_at is not None
+        after = client.get("/api/workflows/callback-secret/")
+        assert new not in after.content.decode()
+        assert after.json()["rotatedAt"] == tenant.callback_secret_rotated_at.isoformat()
+        assert after.json()["fingerprint"] == secret_fingerprint(new) != before["fingerprint"]
+        # A second owner still holding the old fingerprint is refused, not silently rotated again.
+        stale = client.post(
+            "/api/workflows/callback-secret/", {"fingerprint": before["fingerprint"]}, content_type="application/json"
+        )
+        assert stale.status_code == 409
+        assert str(Tenant.objects.get(pk=alpha.tenant.pk).callback_signing_secret) == new
+        missing = client.post("/api/workflows/callback-secret/", {}, content_type="application/json")
+        assert missing.status_code in (400, 422) and "fingerprint" in missing.content.decode()
 
     def test_api_keys_and_anonymous_do_not(self, alpha):
         assert api_key_client(alpha).get("/api/workflows/callback-secret/").status_code in (401, 403)
+        assert api_key_client(alpha).post("/api/workflows/callback-secret/", {}).status_code in (401, 403)
         assert Client(HTTP_HOST=alpha.domain.domain).get("/api/workflows/callback-secret/").status_code in (401, 403)
