@@ -16,7 +16,7 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.db.models import Count, Q
-from django.db.models.functions import TruncDate
+from django.db.models.functions import ExtractHour, TruncDate
 from django.utils import timezone
 
 from bizmitra.errors import ValidationFailed
@@ -126,9 +126,11 @@ def analytics_days_raw(*, first: date, last: date, tz: ZoneInfo) -> dict[date, d
     messages = Message.objects.filter(timestamp__gte=start, timestamp__lt=end)
     out = Q(direction="out")
     steps = {key: Count("id", filter=out & Q(status__in=statuses)) for key, _, statuses in DELIVERY_STEPS}
+    # Per day and hour in one scan of the timestamp index: the days' counters are the sums of
+    # their hours, and inbound per hour is the busiest-hours heatmap.
     rows = (
-        messages.annotate(day=TruncDate("timestamp", tzinfo=tz))
-        .values("day")
+        messages.annotate(day=TruncDate("timestamp", tzinfo=tz), hour=ExtractHour("timestamp", tzinfo=tz))
+        .values("day", "hour")
         .annotate(
             inbound=Count("id", filter=Q(direction="in")),
             outbound=Count("id", filter=out),
@@ -137,8 +139,13 @@ def analytics_days_raw(*, first: date, last: date, tz: ZoneInfo) -> dict[date, d
         )
         .order_by()
     )
+    hours: dict[date, list[int]] = {}
     for row in rows:
-        days[row.pop("day")].update(row)
+        day, hour = row.pop("day"), row.pop("hour")
+        figures = days[day]
+        for key, n in row.items():
+            figures[key] += n
+        hours.setdefault(day, [0] * 24)[hour] = row["inbound"]
     decisions = (
         EngineDecision.objects.filter(created_at__gte=start, created_at__lt=end)
         .annotate(day=TruncDate("created_at", tzinfo=tz))
@@ -159,6 +166,7 @@ def analytics_days_raw(*, first: date, last: date, tz: ZoneInfo) -> dict[date, d
         days[row["day"]]["failures"][(row["error_code"], row["error_title"])] = row["n"]
     for day, figures in engagement.engagement_days_raw(first=first, last=last, tz=tz).items():
         days[day].update(figures)
+        days[day]["hours"] = hours.get(day, [0] * 24)
     return days
 
 
@@ -251,15 +259,24 @@ def delivery(*, period: DateRange, days: dict | None = None) -> dict:
 
 def lead_funnel(*, period: DateRange) -> dict:
     """Leads created in the range: how many reached each stage (its transitions) and where they
-    are now, conversion from 'new'; leads by source."""
+    are now, conversion from 'new'; leads by source. Two statements: leads by (stage, source),
+    which gives both the stages now and the sources, and the stages reached."""
     from leads.choices import LeadSource, LeadStage
     from leads.models import Lead, LeadTransition
 
     leads = Lead.objects.filter(created_at__gte=period.start, created_at__lt=period.end)
-    now = dict(leads.values("stage").annotate(n=Count("id")).order_by().values_list("stage", "n"))
+    now: dict[str, int] = {}
+    by_source: dict[str, int] = {}
+    for stage, source, n in (
+        leads.values("stage", "source").annotate(n=Count("id")).order_by().values_list("stage", "source", "n")
+    ):
+        now[stage] = now.get(stage, 0) + n
+        by_source[source] = by_source.get(source, 0) + n
     total = sum(now.values())
     pipeline = [s for s in LeadStage.values if s != LeadStage.LOST]
     later = {stage: pipeline[pipeline.index(stage) :] for stage in pipeline}
+    # Measured against one per-lead statement (furthest stage per lead, then counted): that one
+    # hashes every lead of the range and was 3-4x slower on the bench's 50,000 leads.
     reached = LeadTransition.objects.filter(lead__in=leads).aggregate(
         **{
             stage: Count("lead_id", distinct=True, filter=Q(to_stage__in=later[stage]))
@@ -282,8 +299,8 @@ def lead_funnel(*, period: DateRange) -> dict:
     ]
     source_labels = dict(LeadSource.choices)
     sources = [
-        {"source": row["source"], "label": source_labels.get(row["source"], row["source"]), "count": row["n"]}
-        for row in leads.values("source").annotate(n=Count("id")).order_by("-n", "source")
+        {"source": source, "label": source_labels.get(source, source), "count": n}
+        for source, n in sorted(by_source.items(), key=lambda item: (-item[1], item[0]))
     ]
     return {"total": total, "stages": stages, "sources": sources}
 

@@ -285,3 +285,32 @@ def test_roll_up_task_keeps_closed_days_and_never_today(alpha, db):
     # Today stays live.
     data = tenant_client(alpha, login=True).get("/api/analytics/", {"preset": "today"}).json()
     assert data["totals"]["inbound"] >= 1
+
+
+def test_todays_figures_follow_new_messages_and_statuses_at_once(alpha, db):
+    """Today is read live, never from a roll-up or a cache: a message stored a moment ago and a
+    status that just moved are in the next answer (past days may come from roll-ups)."""
+    from django.utils import timezone as dj_timezone
+
+    from leads.analytics.services import analytics_roll_up_due
+
+    client = tenant_client(alpha, login=True)
+    with tenant_context(Tenant.objects.get(pk=alpha.tenant.pk)):
+        contact = make_contact()
+        _message(contact, when=dj_timezone.now())
+        analytics_roll_up_due()  # the task has run: closed days are kept, today is not
+
+    def today():
+        data = client.get("/api/analytics/", {"preset": "today"}).json()
+        steps = {s["key"]: s["count"] for s in data["delivery"]["steps"]}
+        return data["totals"]["inbound"], data["totals"]["outbound"], steps["read"]
+
+    inbound, outbound, read = today()
+    assert inbound >= 1
+    with schema_context("alpha"):
+        _message(contact, when=dj_timezone.now())
+        reply = _message(contact, when=dj_timezone.now(), direction=Direction.OUTBOUND, status=MessageStatus.SENT)
+    assert today() == (inbound + 1, outbound + 1, read)
+    with schema_context("alpha"):
+        Message.objects.filter(pk=reply.pk).update(status=MessageStatus.READ)
+    assert today() == (inbound + 1, outbound + 1, read + 1)
