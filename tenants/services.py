@@ -322,6 +322,12 @@ class NumberCheck:
     display_phone_number: str
     verified_name: str
     quality_rating: str
+    status: str = ""
+
+
+# What the numbers page shows of each number (WA/phone-numbers: status CONNECTED, PENDING,
+# FLAGGED, RESTRICTED…; quality_rating GREEN, YELLOW, RED, UNKNOWN).
+NUMBER_FIELDS = ("display_phone_number", "verified_name", "quality_rating", "status")
 
 
 def phone_number_verify(*, phone_number_id: str, access_token: str) -> NumberCheck:
@@ -341,7 +347,7 @@ def phone_number_verify(*, phone_number_id: str, access_token: str) -> NumberChe
         timeout=settings.WHATSAPP_GRAPH_TIMEOUT_SECONDS,
     )
     try:
-        data = client.get_phone_number(phone_number_id)
+        data = client.get_phone_number(phone_number_id, fields=NUMBER_FIELDS)
     except GraphApiError as exc:
         said = f"Meta refused it (error {exc.code}): {exc.details or exc.message or exc.title}"
         field = "access_token" if exc.is_auth_error else "phone_number_id"
@@ -351,7 +357,8 @@ def phone_number_verify(*, phone_number_id: str, access_token: str) -> NumberChe
     return NumberCheck(
         display_phone_number=str(data.get("display_phone_number") or ""),
         verified_name=str(data.get("verified_name") or ""),
-        quality_rating=str(data.get("quality_rating") or ""),
+        quality_rating=str(data.get("quality_rating") or "")[:16],
+        status=str(data.get("status") or "")[:32],
     )
 
 
@@ -393,12 +400,35 @@ def phone_number_connect(
                 waba_id=waba_id,
                 access_token=access_token,
                 app_secret=app_secret,
+                meta_status=check.status,
+                quality_rating=check.quality_rating,
+                checked_at=timezone.now(),
             )
     except IntegrityError:
         raise ValidationFailed(
             "Check the highlighted fields.",
             fields={"phone_number_id": ["Someone connected this number meanwhile."]},
         ) from None
+    return number, check
+
+
+def phone_number_refresh(*, tenant: Tenant, by, number_id: int) -> tuple[PhoneNumber, NumberCheck]:
+    """Ask Graph again what it says of one of ``tenant``'s numbers (with its stored token) and
+    keep its status, quality rating and display number. Meta's refusal (an expired token, a
+    number moved to another WABA) is ``ValidationFailed`` with Meta's reason; nothing changes."""
+    from bizmitra.errors import NotFound
+
+    _owner_required(by)
+    number = PhoneNumber.objects.filter(tenant=tenant, pk=number_id).first()
+    if number is None:
+        raise NotFound("This number is not connected to your business.")
+    check = phone_number_verify(phone_number_id=number.phone_number_id, access_token=str(number.access_token))
+    number.meta_status, number.quality_rating, number.checked_at = check.status, check.quality_rating, timezone.now()
+    fields = ["meta_status", "quality_rating", "checked_at"]
+    if check.display_phone_number:
+        number.display_phone_number = check.display_phone_number
+        fields.append("display_phone_number")
+    number.save(update_fields=fields)
     return number, check
 
 

@@ -22,4 +22,5 @@ urlpatterns = [
     path("settings/numbers/", views.numbers_page, name="settings-numbers"),
     path("settings/numbers/connect/", views.number_connect, name="settings-number-connect"),
     path("settings/numbers/sandbox/", views.number_connect_sandbox, name="settings-number-sandbox"),
+    path("settings/numbers/<int:number_id>/refresh/", views.number_refresh, name="settings-number-refresh"),
 ]

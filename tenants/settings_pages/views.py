@@ -266,3 +266,19 @@ def number_connect_sandbox(request: HttpRequest) -> HttpResponse:
     except ValidationFailed as exc:
         return _numbers_render(request, _status(exc), form_error=exc.message)
     return _numbers_render(request, 201, notice=f"Sandbox number +{number.display_phone_number} connected.")
+
+
+@owner_required
+@require_POST
+def number_refresh(request: HttpRequest, number_id: int) -> HttpResponse:
+    try:
+        number, check = services.phone_number_refresh(tenant=_tenant(request), by=request.user, number_id=number_id)
+    except NotFound:
+        raise Http404("No such number.") from None
+    except ValidationFailed as exc:
+        reasons = [r for rs in exc.fields.values() for r in (rs if isinstance(rs, list) else [rs])]
+        message = " ".join([exc.message, *reasons])
+        return _numbers_render(request, _status(exc), number_errors={number_id: message})
+    said = ", ".join(v for v in (check.status, check.quality_rating and f"quality {check.quality_rating}") if v)
+    shown = number.display_phone_number or number.phone_number_id
+    return _numbers_render(request, notice=f"Checked +{shown} with Meta{': ' + said if said else ''}.")

@@ -95,6 +95,7 @@ class TestAgentsAreRefused:
             "/settings/team/invitations/1/revoke/",
             "/settings/numbers/connect/",
             "/settings/numbers/sandbox/",
+            "/settings/numbers/1/refresh/",
         )
         for path in posts:
             response = client.post(path, {"name": "x", "email": "x@y.test", "role": "owner"}, **HTMX)
@@ -311,6 +312,34 @@ class TestNumbers:
         assert b"+15550009999" in page.content and b"the-right-token" not in page.content
         again = client.post("/settings/numbers/connect/", self.FORM, **HTMX)
         assert again.status_code == 422 and b"already connected" in again.content
+
+    def test_metas_status_and_quality_are_kept_at_connect_and_checked_again(self, alpha, sandbox):
+        sandbox.register_number("106540359990003", "the-right-token", display_phone_number="15550003333")
+        client = tenant_client(alpha, login=True)
+        form = {**self.FORM, "phone_number_id": "106540359990003"}
+        assert client.post("/settings/numbers/connect/", form, **HTMX).status_code == 201
+        number = PhoneNumber.objects.get(phone_number_id="106540359990003")
+        assert (number.meta_status, number.quality_rating) == ("CONNECTED", "GREEN")
+        assert number.checked_at is not None
+        page = client.get("/settings/numbers/").content.decode()
+        assert re.search(r'badge--bot">Connected</span>\s*· quality <span class="badge badge--bot">High<', page)
+        # Meta flags the number and its quality drops: "Check with Meta" shows it.
+        sandbox.register_number("106540359990003", "the-right-token", quality_rating="RED", status="FLAGGED")
+        response = client.post(f"/settings/numbers/{number.pk}/refresh/", **HTMX)
+        assert response.status_code == 200
+        body = response.content.decode()
+        assert "Checked +15550003333 with Meta: FLAGGED, quality RED." in body
+        assert 'badge--failed">Flagged</span>' in body and 'badge--failed">Low</span>' in body
+        number.refresh_from_db()
+        assert (number.meta_status, number.quality_rating) == ("FLAGGED", "RED")
+        # A token Meta no longer accepts: Meta's reason beside the number, nothing changed.
+        PhoneNumber.objects.filter(pk=number.pk).update(access_token="an-expired-token")
+        refused = client.post(f"/settings/numbers/{number.pk}/refresh/", **HTMX)
+        assert refused.status_code == 422 and "error 190" in refused.content.decode()
+        number.refresh_from_db()
+        assert (number.meta_status, number.quality_rating) == ("FLAGGED", "RED")
+        # Another business's number, or none: 404, never a 500.
+        assert client.post("/settings/numbers/999999/refresh/", **HTMX).status_code == 404
 
     def test_a_token_meta_rejects_is_not_saved_and_metas_reason_is_shown(self, alpha, sandbox):
         sandbox.register_number("106540359990002", "the-right-token")

@@ -10,7 +10,8 @@ object (benchmarks, the dev server, shell scripts). JSON in, JSON out, no auth.
     POST /_sandbox/drop     {count, after_processing, to}
     POST /_sandbox/inject   {kind: text|button_reply|list_reply|quick_reply|media|status|raw,
                              phone_number_id, from, ...}        -> {"wamid", "status"}
-    POST /_sandbox/numbers  {phone_number_id, token, waba_id, display_phone_number}
+    POST /_sandbox/numbers  {phone_number_id, token, waba_id, display_phone_number,
+                             quality_rating?, status?}
     POST /_sandbox/templates {waba_id, name, language, category, components, status}
     POST /_sandbox/media    {data_base64, mime_type, media_id, phone_number_id, filename}
     POST /_sandbox/config   {webhook_url, app_secret, status_delay, auto_statuses}
@@ -117,6 +118,8 @@ def _numbers(sandbox: GraphSandbox, data: dict[str, Any]) -> dict[str, Any]:
         str(data["token"]),
         data.get("waba_id"),
         data.get("display_phone_number"),
+        data.get("quality_rating"),
+        data.get("status"),
     )
     return {"ok": True}
 

@@ -132,9 +132,12 @@ class GraphSandbox(InboundMixin):
         token: str,
         waba_id: str | None = None,
         display_phone_number: str | None = None,
+        quality_rating: str | None = None,
+        status: str | None = None,
     ) -> None:
-        """Accept ``token`` for ``phone_number_id`` (call again to add a rotated token)."""
-        self.state.register_number(phone_number_id, token, waba_id, display_phone_number)
+        """Accept ``token`` for ``phone_number_id`` (call again to add a rotated token, or to
+        change what Meta reports of the number: ``quality_rating``, ``status``)."""
+        self.state.register_number(phone_number_id, token, waba_id, display_phone_number, quality_rating, status)
 
     def add_media(
         self,

@@ -18,6 +18,10 @@ class Number:
     tokens: set[str]
     waba_id: str
     display_phone_number: str
+    # As GET /<PHONE_NUMBER_ID> reports them: status CONNECTED, PENDING, FLAGGED, RESTRICTED…;
+    # quality_rating GREEN, YELLOW, RED or UNKNOWN. Tests register a number that is not fine.
+    quality_rating: str = "GREEN"
+    status: str = "CONNECTED"
 
 
 @dataclass
@@ -80,6 +84,8 @@ class SandboxState:
         token: str,
         waba_id: str | None = None,
         display_phone_number: str | None = None,
+        quality_rating: str | None = None,
+        status: str | None = None,
     ) -> Number:
         with self.lock:
             number = self.numbers.get(phone_number_id)
@@ -96,6 +102,10 @@ class SandboxState:
                 number.waba_id = waba_id
             if display_phone_number:
                 number.display_phone_number = display_phone_number
+            if quality_rating:
+                number.quality_rating = quality_rating
+            if status:
+                number.status = status
             return number
 
     def number(self, phone_number_id: str) -> Number:
