@@ -28,8 +28,9 @@ cannot deadlock each other.
 from __future__ import annotations
 
 import logging
+import time
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 
 from django.db import DataError, IntegrityError, connection, transaction
@@ -40,6 +41,7 @@ from django_tenants.utils import tenant_context
 
 from bizmitra.db import GREATEST, NEW_UNLESS_EMPTY, OLD_UNLESS_NULL, insert_on_conflict
 from bizmitra.events import publish
+from bizmitra.request_id import delivery_context, log_context
 from conversations.choices import ConversationStatus, Direction, MediaStatus, MessageStatus
 from conversations.models import Contact, Conversation, Message
 from conversations.services.media import (  # noqa: F401  message_media_* re-exported for older callers
@@ -47,10 +49,19 @@ from conversations.services.media import (  # noqa: F401  message_media_* re-exp
     message_media_failed,
     message_media_fetch,
 )
-from conversations.services.statuses import status_apply
-from conversations.whatsapp.ingest import Claim, Part, Unrouted, delivery_claim, delivery_finish, delivery_parse
+from conversations.services.statuses import statuses_apply
+from conversations.whatsapp.ingest import (
+    Claim,
+    Part,
+    Unrouted,
+    deliveries_claim,
+    deliveries_finish,
+    delivery_claim,
+    delivery_finish,
+    delivery_parse,
+)
 from conversations.whatsapp.models import UnroutedEvent
-from conversations.whatsapp.parsing import MESSAGES_FIELD, STATUS_RANK, InboundMessage, StatusUpdate
+from conversations.whatsapp.parsing import MESSAGES_FIELD, InboundMessage, StatusUpdate
 from tenants.models import PhoneNumber
 
 logger = logging.getLogger(__name__)
@@ -73,13 +84,7 @@ def inbound_delivery_process(*, delivery_id: int) -> bool:
         claim = delivery_claim(delivery_id=delivery_id)
         if claim is None:
             return False
-        try:
-            with transaction.atomic():
-                problems = _delivery_route(claim)
-        except Exception as exc:  # recorded on the delivery and retried; never lost
-            logger.exception("webhook delivery %s could not be processed", delivery_id)
-            problems = [f"{type(exc).__name__}: {exc}"]
-        delivery_finish(delivery_id=delivery_id, problems=problems)
+        delivery_finish(delivery_id=delivery_id, problems=_delivery_route_guarded(claim))
     return True
 
 
@@ -97,36 +102,135 @@ def inbound_parts_route(*, parts: dict[str, Part], unrouted: Unrouted) -> list[s
     Parts of unknown or inactive numbers, Meta's ``value.errors`` and the messages or
     statuses the database refuses go to ``unrouted`` (saved by the caller).
     """
-    numbers = {
-        n.phone_number_id: n
-        for n in PhoneNumber.objects.select_related("tenant").filter(phone_number_id__in=list(parts))
-    }
+    numbers = _numbers(parts)
     problems: list[str] = []
     for phone_number_id in sorted(parts):
         part = parts[phone_number_id]
-        number = numbers.get(phone_number_id)
-        if number is None or not number.is_active or not number.tenant.is_active:
-            reason = "unknown phone_number_id" if number is None else "phone number or tenant inactive"
-            unrouted.keep(reason, part.as_payload(), phone_number_id=phone_number_id, field_name=MESSAGES_FIELD)
-            continue
-        for error in part.errors:
-            logger.warning("meta reported error %s (%s) for %s", error.code, error.title, phone_number_id)
-            unrouted.keep(f"webhook error {error.code}: {error.title}", error.raw, phone_number_id=phone_number_id)
-        if not part.messages and not part.statuses:
-            continue
-        try:
-            try:
-                # The part's savepoint is the bulk statements' too: a good part costs nothing more.
-                with transaction.atomic(), tenant_context(number.tenant):
-                    inbound_part_store(messages=part.messages, statuses=part.statuses)
-            except _ITEM_REFUSED:
-                logger.warning("part for %s refused in bulk; storing it item by item", phone_number_id, exc_info=True)
-                with tenant_context(number.tenant):
-                    _part_store_each(part, unrouted)
-        except Exception as exc:  # this tenant's part only; the others stay stored
-            logger.exception("webhook part for %s failed", phone_number_id)
-            problems.append(f"{phone_number_id} ({number.tenant.schema_name}): {type(exc).__name__}: {exc}")
+        number = _routable(numbers.get(phone_number_id), part, unrouted)
+        if number is not None:
+            problems += _part_store(number, part, unrouted)
     return problems
+
+
+def inbound_deliveries_process(*, delivery_ids: list[int]) -> int:
+    """Claim stored deliveries together and write what they carry; return how many were claimed.
+
+    The relay announces webhooks in batches, and under load most are one-status webhooks
+    (Meta sends one per status): one by one, each cost its own claim, transaction and status
+    lock, and the chaos bench's tail was thousands of them (issue 13 §1). Together: one claim
+    statement, each body parsed on its own, then per tenant all their messages stored and all
+    their statuses applied at once (``inbound_part_store``: a fixed number of statements), and
+    one statement marks them processed. A failure never spreads (issue 13 §0): when a tenant's
+    combined store fails, that tenant's share of each delivery is stored again on its own (and
+    item by item when the database refuses it), as ``inbound_delivery_process`` would; when
+    anything else fails, every delivery of the batch is processed on its own. Holds the
+    deliveries' row locks until done.
+    """
+    with transaction.atomic():
+        claims = deliveries_claim(delivery_ids=delivery_ids)
+        if not claims:
+            return 0
+        if len(claims) == 1:
+            with delivery_context(claims[0].delivery_id):
+                problems = {claims[0].delivery_id: _delivery_route_guarded(claims[0])}
+        else:
+            started = time.perf_counter()
+            try:
+                with transaction.atomic(), log_context(delivery_id=f"{claims[0].delivery_id}+{len(claims) - 1}"):
+                    problems = _deliveries_route(claims)
+                    logger.info(
+                        "webhook deliveries %s handled together in %.1fms",
+                        [c.delivery_id for c in claims],
+                        (time.perf_counter() - started) * 1000,
+                    )
+            except Exception:  # one delivery's surprise must not sink the others: each on its own
+                logger.exception("webhook deliveries %s failed together; one by one", [c.delivery_id for c in claims])
+                problems = {}
+                for claim in claims:
+                    with delivery_context(claim.delivery_id):
+                        problems[claim.delivery_id] = _delivery_route_guarded(claim)
+        deliveries_finish(problems=problems)
+    return len(claims)
+
+
+def _delivery_route_guarded(claim: Claim) -> list[str]:
+    try:
+        with transaction.atomic():
+            return _delivery_route(claim)
+    except Exception as exc:  # recorded on the delivery and retried; never lost
+        logger.exception("webhook delivery %s could not be processed", claim.delivery_id)
+        return [f"{type(exc).__name__}: {exc}"]
+
+
+def _deliveries_route(claims: list[Claim]) -> dict[int, list[str]]:
+    parsed = []
+    for claim in claims:
+        unrouted = Unrouted(claim.delivery_id)
+        parsed.append((claim, unrouted, delivery_parse(claim, unrouted)))
+    named = {phone_number_id for _, _, parts in parsed for phone_number_id in parts}
+    numbers = _numbers(named)
+    problems: dict[int, list[str]] = {claim.delivery_id: [] for claim in claims}
+    for phone_number_id in sorted(named):
+        shares = []  # (delivery's problems, its unrouted, its part) for this number
+        for claim, unrouted, parts in parsed:
+            part = parts.get(phone_number_id)
+            if part is not None and _routable(numbers.get(phone_number_id), part, unrouted) is not None:
+                shares.append((problems[claim.delivery_id], unrouted, part))
+        if not shares:
+            continue
+        number = numbers[phone_number_id]
+        try:
+            with transaction.atomic(), tenant_context(number.tenant):
+                inbound_part_store(
+                    messages=[m for _, _, part in shares for m in part.messages],
+                    statuses=[s for _, _, part in shares for s in part.statuses],
+                )
+        except Exception:
+            logger.warning("parts for %s refused together; storing each delivery's own", phone_number_id, exc_info=True)
+            for found, unrouted, part in shares:
+                found += _part_store(number, part, unrouted)
+    UnroutedEvent.objects.bulk_create([event for _, unrouted, _ in parsed for event in unrouted.events])
+    return problems
+
+
+def _numbers(parts: Iterable[str]) -> dict[str, PhoneNumber]:
+    return {
+        n.phone_number_id: n
+        for n in PhoneNumber.objects.select_related("tenant").filter(phone_number_id__in=list(parts))
+    }
+
+
+def _routable(number: PhoneNumber | None, part: Part, unrouted: Unrouted) -> PhoneNumber | None:
+    """``number`` when ``part`` has something to store there; else None, with what cannot be
+    routed (an unknown or inactive number, Meta's ``value.errors``) given to ``unrouted``."""
+    phone_number_id = part.phone_number_id
+    if number is None or not number.is_active or not number.tenant.is_active:
+        reason = "unknown phone_number_id" if number is None else "phone number or tenant inactive"
+        unrouted.keep(reason, part.as_payload(), phone_number_id=phone_number_id, field_name=MESSAGES_FIELD)
+        return None
+    for error in part.errors:
+        logger.warning("meta reported error %s (%s) for %s", error.code, error.title, phone_number_id)
+        unrouted.keep(f"webhook error {error.code}: {error.title}", error.raw, phone_number_id=phone_number_id)
+    if not part.messages and not part.statuses:
+        return None
+    return number
+
+
+def _part_store(number: PhoneNumber, part: Part, unrouted: Unrouted) -> list[str]:
+    """Store one part in its own savepoint; item by item when the database refuses it in bulk."""
+    try:
+        try:
+            # The part's savepoint is the bulk statements' too: a good part costs nothing more.
+            with transaction.atomic(), tenant_context(number.tenant):
+                inbound_part_store(messages=part.messages, statuses=part.statuses)
+        except _ITEM_REFUSED:
+            logger.warning("part for %s refused in bulk; storing it item by item", part.phone_number_id, exc_info=True)
+            with tenant_context(number.tenant):
+                _part_store_each(part, unrouted)
+    except Exception as exc:  # this tenant's part only; the others stay stored
+        logger.exception("webhook part for %s failed", part.phone_number_id)
+        return [f"{part.phone_number_id} ({number.tenant.schema_name}): {type(exc).__name__}: {exc}"]
+    return []
 
 
 def _part_store_each(part: Part, unrouted: Unrouted) -> None:
@@ -172,8 +276,8 @@ def inbound_part_store(*, messages: Sequence[InboundMessage], statuses: Sequence
     """
     fresh, waiting = _not_stored(messages)
     created = _messages_store(fresh, waiting)
-    for update in sorted(statuses, key=lambda s: (s.timestamp, STATUS_RANK.get(s.status, 0))):
-        status_apply(update=update)
+    if statuses:
+        statuses_apply(updates=statuses)
     return created
 
 

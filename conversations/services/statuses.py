@@ -6,10 +6,23 @@ the wamid of the send they belong to. So a status only ever moves a message forw
 undo each other), a status for an unknown wamid waits as a ``PendingStatus``, and a
 transaction-scoped advisory lock per wamid closes the gap between "no message has this
 wamid" and "the send just recorded it". Call everything here inside the tenant's schema.
+
+Statuses come in batches (``statuses_apply``: every status of the webhooks a relay batch
+announced, issue 13 §1): Meta sends one webhook per status, so applying them one by one
+cost a lock, a read and an update per status and was the chaos bench's whole tail. A batch
+costs a fixed number of statements whatever its size: one lock pass over its wamids (taken
+in one order, so two batches cannot deadlock), one read of their messages, one UPDATE that
+moves every message to where its statuses lead from the status it has *now* (each message's
+statuses folded in (timestamp, rank) order, so the outcome is the one applying them one by
+one would give), and, for wamids not recorded yet, one adoption by ``biz_opaque_callback_data``,
+one read and delete of what was parked for them, and one insert of what must wait.
 """
 
 from __future__ import annotations
 
+import json
+from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -33,8 +46,42 @@ _TIMESTAMP_FIELD = {
     MessageStatus.READ: "read_at",
     MessageStatus.FAILED: "failed_at",
 }
+_PROGRESS_FIELDS = ("sent_at", "delivered_at", "read_at")
 # Arbitrary first key of pg_advisory_xact_lock(int, int), so these locks meet no one else's.
 _LOCK_CLASS = 0x424D5A01
+
+_TABLE = Message._meta.db_table
+# The DISTINCT + ORDER BY subquery is not pulled up, so the locks are taken in hash order:
+# two batches sharing wamids wait for each other instead of deadlocking.
+_LOCK_ALL_SQL = (
+    "SELECT pg_advisory_xact_lock(%s, h) FROM "
+    "(SELECT DISTINCT hashtext(w) AS h FROM unnest(%s::text[]) AS w ORDER BY 1) AS locks"
+)
+# ``cur`` locks the rows (in id order) and reads the status each has now, after any send that
+# committed meanwhile; ``v.moves`` maps that status to where the message's statuses lead.
+_MOVE_SQL = (
+    f"WITH cur AS (SELECT id, status FROM {_TABLE} WHERE id = ANY(%s::bigint[]) ORDER BY id FOR UPDATE) "
+    f"UPDATE {_TABLE} AS m SET "
+    "status = COALESCE(v.moves::jsonb ->> cur.status, m.status), "
+    "updated_at = CASE WHEN v.moves::jsonb ->> cur.status IS NULL THEN m.updated_at ELSE %s END, "
+    "sent_at = COALESCE(m.sent_at, v.sent_at), "
+    "delivered_at = COALESCE(m.delivered_at, v.delivered_at), "
+    "read_at = COALESCE(m.read_at, v.read_at) "
+    "FROM cur, unnest(%s::bigint[], %s::text[], %s::timestamptz[], %s::timestamptz[], %s::timestamptz[]) "
+    "AS v(id, moves, sent_at, delivered_at, read_at) "
+    "WHERE m.id = cur.id AND m.id = v.id AND ("
+    "v.moves::jsonb ->> cur.status IS NOT NULL "
+    "OR (m.sent_at IS NULL AND v.sent_at IS NOT NULL) "
+    "OR (m.delivered_at IS NULL AND v.delivered_at IS NOT NULL) "
+    "OR (m.read_at IS NULL AND v.read_at IS NOT NULL)) "
+    "RETURNING m.id, cur.status"
+)
+_ADOPT_SQL = (
+    f"UPDATE {_TABLE} AS m SET wamid = v.wamid, updated_at = %s "
+    "FROM unnest(%s::bigint[], %s::text[]) AS v(id, wamid) "
+    "WHERE m.id = v.id AND m.direction = %s AND m.wamid IS NULL "
+    "RETURNING m.wamid, m.id"
+)
 
 
 @dataclass(frozen=True)
@@ -50,37 +97,48 @@ class _Report:
         return self.at, STATUS_RANK.get(self.status, 0)
 
 
-@transaction.atomic
 def status_apply(*, update: StatusUpdate) -> None:
     """Apply one status webhook to the message with its wamid (inside the tenant's schema).
 
-    Unknown wamid: if ``biz_opaque_callback_data`` names an outbound message that has no
-    wamid yet (its worker died after Meta accepted it), that message gets the wamid;
-    otherwise the status is kept as a ``PendingStatus`` until ``pending_statuses_apply``.
+    ``statuses_apply`` with one status; see there.
     """
-    if not update.wamid or not _superseded_by(update.status):
+    statuses_apply(updates=[update])
+
+
+# Nested in ingest's per-part savepoint (the common case), a savepoint of its own would only
+# cost two more statements per batch.
+@transaction.atomic(savepoint=False)
+def statuses_apply(*, updates: Sequence[StatusUpdate]) -> None:
+    """Apply status webhooks to the messages with their wamids (inside the tenant's schema).
+
+    Each message's statuses are applied in (timestamp, rank) order, whatever order they came
+    in, and only ever move it forward. Unknown wamid: if ``biz_opaque_callback_data`` names an
+    outbound message that has no wamid yet (its worker died after Meta accepted it), that
+    message gets the wamid and what was parked for it; otherwise the status is kept as a
+    ``PendingStatus`` until ``pending_statuses_apply``. Re-runnable: a redelivered batch
+    changes nothing and publishes nothing. Holds the wamids' advisory locks and the messages'
+    row locks until the transaction ends.
+    """
+    placeable = [u for u in updates if u.wamid and _superseded_by(u.status)]
+    if not placeable:
         return  # no wamid, or a status we cannot place (Meta added one): never overwrite a known one
-    _lock(update.wamid)
-    report = _report_from(update)
-    message_id = Message.objects.filter(wamid=update.wamid).values_list("pk", flat=True).first()
-    if message_id is None:
-        message_id = _reconcile(update)
-        if message_id is not None:
-            _apply_pending(message_id, update.wamid)
-    if message_id is None:
-        PendingStatus.objects.get_or_create(
-            wamid=update.wamid,
-            status=report.status,
-            defaults={
-                "timestamp": report.at,
-                "error_code": report.error_code,
-                "error_title": report.error_title,
-                "error_details": report.error_details,
-                "biz_opaque_callback_data": update.biz_opaque_callback_data[:512],
-            },
-        )
-        return
-    _apply(message_id, report)
+    placeable.sort(key=lambda u: (_when(u.timestamp), STATUS_RANK.get(u.status, 0)))
+    wamids = sorted({u.wamid for u in placeable})
+    with connection.cursor() as cursor:
+        cursor.execute(_LOCK_ALL_SQL, (_LOCK_CLASS, wamids))
+    found = dict(Message.objects.filter(wamid__in=wamids).order_by().values_list("wamid", "pk"))
+    adopted = _reconcile([u for u in placeable if u.wamid not in found])
+    reports = _pending_take(adopted) if adopted else defaultdict(list)
+    parked: dict[tuple[str, str], StatusUpdate] = {}
+    for update in placeable:
+        message_id = found.get(update.wamid) or adopted.get(update.wamid)
+        if message_id is None:
+            parked.setdefault((update.wamid, update.status), update)  # the first one is kept
+        else:
+            reports[message_id].append(_report_from(update))
+    if parked:
+        PendingStatus.objects.bulk_create([_pending_from(u) for u in parked.values()], ignore_conflicts=True)
+    _apply_all(reports)
 
 
 @transaction.atomic
@@ -91,16 +149,75 @@ def pending_statuses_apply(*, message: Message) -> None:
     """
     if not message.wamid:
         return
-    _lock(message.wamid)
-    _apply_pending(message.pk, message.wamid)
+    with connection.cursor() as cursor:
+        cursor.execute(_LOCK_ALL_SQL, (_LOCK_CLASS, [message.wamid]))
+    _apply_all(_pending_take({message.wamid: message.pk}))
 
 
-def _apply_pending(message_id: int, wamid: str) -> None:
-    pending = list(PendingStatus.objects.filter(wamid=wamid))
-    reports = [_Report(p.status, p.timestamp, p.error_code, p.error_title, p.error_details) for p in pending]
-    for report in sorted(reports, key=lambda r: r.order):
-        _apply(message_id, report)
+def _pending_take(message_ids: dict[str, int]) -> defaultdict[int, list[_Report]]:
+    """What was parked for these wamids (now recorded: message id by wamid), taken off the park."""
+    reports: defaultdict[int, list[_Report]] = defaultdict(list)
+    pending = list(PendingStatus.objects.filter(wamid__in=list(message_ids)))
+    if not pending:
+        return reports
     PendingStatus.objects.filter(pk__in=[p.pk for p in pending]).delete()
+    for p in pending:
+        reports[message_ids[p.wamid]].append(
+            _Report(p.status, p.timestamp, p.error_code, p.error_title, p.error_details)
+        )
+    return reports
+
+
+def _apply_all(reports: dict[int, list[_Report]]) -> None:
+    """Move each message as its reports, in order, say; one UPDATE for all of them.
+
+    A message with a ``failed`` report goes report by report (``_apply``): its error fields
+    depend on whether that report moves it, and failures are rare.
+    """
+    batch: dict[int, list[_Report]] = {}
+    for message_id, its in reports.items():
+        ordered = sorted(its, key=lambda r: r.order)
+        if any(r.status == STATUS_FAILED for r in ordered):
+            for report in ordered:
+                _apply(message_id, report)
+        elif ordered:
+            batch[message_id] = ordered
+    if not batch:
+        return
+    ids = sorted(batch)
+    moves, steps = [], {}
+    times: dict[str, list[datetime | None]] = {name: [] for name in _PROGRESS_FIELDS}
+    for message_id in ids:
+        moved, steps[message_id] = _fold(tuple(r.status for r in batch[message_id]))
+        moves.append(json.dumps(moved))
+        first = {}
+        for report in batch[message_id]:
+            first.setdefault(_TIMESTAMP_FIELD.get(report.status), report.at)
+        for name in _PROGRESS_FIELDS:
+            times[name].append(first.get(name))
+    with connection.cursor() as cursor:
+        cursor.execute(_MOVE_SQL, (ids, timezone.now(), ids, moves, *(times[name] for name in _PROGRESS_FIELDS)))
+        rows = cursor.fetchall()
+    for message_id, was in rows:
+        for status in steps[message_id].get(was, ()):
+            publish("message.status", message_id=message_id, status=status)
+
+
+@lru_cache(maxsize=256)
+def _fold(statuses: tuple[str, ...]) -> tuple[dict[str, str], dict[str, tuple[str, ...]]]:
+    """For every status a message may have now: where ``statuses`` (in order) take it, and the
+    steps on the way — what applying them one by one with ``status_supersedes`` would do."""
+    moves: dict[str, str] = {}
+    steps: dict[str, tuple[str, ...]] = {}
+    for current in MessageStatus.values:
+        status, taken = current, []
+        for incoming in statuses:
+            if status_supersedes(status, incoming):
+                status = incoming
+                taken.append(incoming)
+        if taken:
+            moves[current], steps[current] = status, tuple(taken)
+    return moves, steps
 
 
 def _apply(message_id: int, report: _Report) -> bool:
@@ -133,18 +250,26 @@ def _superseded_by(incoming: str) -> tuple[str, ...]:
     return tuple(current for current in MessageStatus.values if status_supersedes(current, incoming))
 
 
-def _reconcile(update: StatusUpdate) -> int | None:
-    data = update.biz_opaque_callback_data
-    if not data.startswith(CALLBACK_PREFIX):
-        return None
-    try:
-        message_id = int(data[len(CALLBACK_PREFIX) :])
-    except ValueError:
-        return None
-    adopted = Message.objects.filter(pk=message_id, direction=Direction.OUTBOUND, wamid__isnull=True).update(
-        wamid=update.wamid, updated_at=timezone.now()
-    )
-    return message_id if adopted else None
+def _reconcile(unknown: list[StatusUpdate]) -> dict[str, int]:
+    """Adopt the wamids of sends that Meta accepted but whose worker died before recording them:
+    the outbound message named by ``bzm:<id>`` gets the wamid if it has none. Message id by wamid."""
+    claimed: dict[int, str] = {}
+    for update in unknown:
+        data = update.biz_opaque_callback_data
+        if not data.startswith(CALLBACK_PREFIX):
+            continue
+        try:
+            message_id = int(data[len(CALLBACK_PREFIX) :])
+        except ValueError:
+            continue
+        if 0 < message_id < 2**63 and update.wamid not in claimed.values():
+            claimed.setdefault(message_id, update.wamid)
+    if not claimed:
+        return {}
+    ids = sorted(claimed)
+    with connection.cursor() as cursor:
+        cursor.execute(_ADOPT_SQL, (timezone.now(), ids, [claimed[i] for i in ids], Direction.OUTBOUND))
+        return dict(cursor.fetchall())
 
 
 def _report_from(update: StatusUpdate) -> _Report:
@@ -157,10 +282,18 @@ def _report_from(update: StatusUpdate) -> _Report:
     )
 
 
+def _pending_from(update: StatusUpdate) -> PendingStatus:
+    report = _report_from(update)
+    return PendingStatus(
+        wamid=update.wamid,
+        status=report.status,
+        timestamp=report.at,
+        error_code=report.error_code,
+        error_title=report.error_title[:255],  # as on the message; longer cannot be parked
+        error_details=report.error_details,
+        biz_opaque_callback_data=update.biz_opaque_callback_data[:512],
+    )
+
+
 def _when(timestamp: int) -> datetime:
     return datetime.fromtimestamp(timestamp, tz=UTC) if timestamp > 0 else timezone.now()
-
-
-def _lock(wamid: str) -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (_LOCK_CLASS, wamid))

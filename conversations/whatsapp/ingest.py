@@ -80,6 +80,13 @@ _CLAIM_SQL = (
     f"SELECT id FROM {_TABLE} WHERE id = %s AND state <> 'processed' FOR UPDATE SKIP LOCKED"
     ") RETURNING body, attempts, received_at"
 )
+# The claim of a relay batch in one statement (issue 13 §1); in id order, so two batches
+# sharing deliveries lock them in the same order.
+_CLAIM_MANY_SQL = (
+    f"UPDATE {_TABLE} SET attempts = attempts + 1 WHERE id IN ("
+    f"SELECT id FROM {_TABLE} WHERE id = ANY(%s) AND state <> 'processed' ORDER BY id FOR UPDATE SKIP LOCKED"
+    ") RETURNING id, body, attempts, received_at"
+)
 # Failed deliveries come back after 30 s, 60 s, 120 s … (at most an hour) until MAX_ATTEMPTS.
 _DUE_SQL = (
     f"SELECT id FROM {_TABLE} WHERE "
@@ -228,6 +235,17 @@ def delivery_process(*, delivery_id: int) -> bool:
     return inbound_delivery_process(delivery_id=delivery_id)
 
 
+def deliveries_process(*, delivery_ids: list[int]) -> int:
+    """Claim, parse and route stored deliveries together: ``inbound_deliveries_process``.
+
+    The relay's batches come here (``webhook_process_batch_task``); same forwarding import
+    as ``delivery_process``.
+    """
+    from conversations.services.inbound import inbound_deliveries_process
+
+    return inbound_deliveries_process(delivery_ids=delivery_ids)
+
+
 @dataclass(frozen=True)
 class Claim:
     """A delivery claimed for processing (its row locked until the transaction ends)."""
@@ -251,6 +269,31 @@ def delivery_claim(*, delivery_id: int) -> Claim | None:
     if row is None:
         return None
     return Claim(delivery_id, bytes(row[0]), row[1], int(row[2].timestamp()))
+
+
+def deliveries_claim(*, delivery_ids: list[int]) -> list[Claim]:
+    """``delivery_claim`` for many deliveries in one statement, in id order; those done,
+    taken by another worker or gone are left out. Call inside a transaction, then
+    ``deliveries_finish`` in the same transaction."""
+    with connection.cursor() as cursor:
+        cursor.execute(_CLAIM_MANY_SQL, (sorted(set(delivery_ids)),))
+        rows = cursor.fetchall()
+    return sorted(
+        (Claim(row[0], bytes(row[1]), row[2], int(row[3].timestamp())) for row in rows), key=lambda c: c.delivery_id
+    )
+
+
+def deliveries_finish(*, problems: dict[int, list[str]]) -> None:
+    """``delivery_finish`` for many claimed deliveries: the processed ones in one statement."""
+    done = [delivery_id for delivery_id, found in problems.items() if not found]
+    if done:
+        metrics.WEBHOOK_DELIVERIES.labels(outcome="processed").inc(len(done))
+        WebhookDelivery.objects.filter(pk__in=done).update(
+            state=WebhookDelivery.State.PROCESSED, processed_at=timezone.now(), error=""
+        )
+    for delivery_id, found in problems.items():
+        if found:
+            delivery_finish(delivery_id=delivery_id, problems=found)
 
 
 def delivery_finish(*, delivery_id: int, problems: list[str]) -> None:

@@ -29,7 +29,6 @@ logger = logging.getLogger(__name__)
 RELAY_LOCK_KEY = 0x62_7A_6D_72  # "bzmr"
 BATCH_MAX = 500
 BATCH_WINDOW_SECONDS = 0.002
-TASK_CHUNK = 25
 STANDBY_RETRY_SECONDS = 5.0
 
 
@@ -49,11 +48,9 @@ def _conninfo() -> dict:
 
 
 def _publish(delivery_ids: list[int]) -> None:
-    from conversations.whatsapp.tasks import webhook_process_batch_task
+    from conversations.whatsapp.tasks import deliveries_enqueue
 
-    for start in range(0, len(delivery_ids), TASK_CHUNK):
-        chunk = delivery_ids[start : start + TASK_CHUNK]
-        webhook_process_batch_task.apply_async((chunk,), headers={"_schema_name": "public"})
+    deliveries_enqueue(delivery_ids)
 
 
 class WebhookRelay:
