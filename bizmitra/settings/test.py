@@ -24,6 +24,8 @@ os.environ.setdefault("WHATSAPP_MEDIA_RETRY_BASE_SECONDS", "0.2")
 os.environ.setdefault("WHATSAPP_MEDIA_RETRY_MAX_SECONDS", "1")
 # Test websites for the AI knowledge fetch are served on loopback (workers inherit it).
 os.environ.setdefault("KNOWLEDGE_FETCH_ALLOW_PRIVATE", "true")
+# Files sent by link are served by the tests' local HTTP servers, on loopback only (workers inherit it).
+os.environ.setdefault("WHATSAPP_MEDIA_LINK_ALLOW_NETWORKS", "127.0.0.0/8,::1/128")
 os.environ.setdefault(
     "MEDIA_ROOT", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "var", "test-media", _RUN_ID))
 )

@@ -5,7 +5,10 @@ media handling evolve separately. A download is checked before it is kept (Meta'
 the type sniffed from the bytes, Meta's size limit for the message type; see
 ``bizmitra.storage``), stored through the tenant's storage, and announced as
 ``message.media_stored`` (documents turns images and PDFs into Documents from that event;
-conversations never imports documents). Everything here runs inside the tenant's schema.
+conversations never imports documents). Files we send are kept too: composer attachments
+before their upload (``media_upload_for_send``), files sent by ``link`` by a background
+download of the link (``services.media_links``), so every file sent has our own copy.
+Everything here runs inside the tenant's schema.
 """
 
 from __future__ import annotations
@@ -161,23 +164,16 @@ def media_upload_for_send(*, phone_number_id: str, data: bytes, filename: str, k
         mime_type = media_check(data=data, kind=kind)
     except MediaRejected as exc:
         raise ValidationFailed(f"The file cannot be sent: {exc.reason}.", fields={"file": [exc.reason]}) from exc
-    allowed = SENDABLE_TYPES[kind]
-    if (allowed and mime_type not in allowed) or mime_type in ("application/x-executable", "application/x-msdownload"):
+    problem = media_not_sendable_reason(kind, mime_type)
+    if problem:
         raise ValidationFailed(
-            f"The file is {mime_type}, which WhatsApp does not take as {'an' if kind[0] in 'aeiou' else 'a'} {kind}.",
-            fields={"file": [f"{mime_type} is not a {kind} WhatsApp takes"]},
+            f"The file is {problem}.", fields={"file": [f"{mime_type} is not a {kind} WhatsApp takes"]}
         )
     number = phone_number_get(phone_number_id=phone_number_id)
     if number is None or number.tenant.schema_name != connection.schema_name:
         raise ValidationFailed("That phone number is not this business's.", fields={"phone_number_id": ["unknown"]})
-    extension = mimetypes.guess_extension(mime_type) or ""
-    try:
-        stem = get_valid_filename(filename.rsplit(".", 1)[0])[:80] if filename else "file"
-    except SuspiciousFileOperation:
-        stem = "file"
-    name = default_storage.save(
-        f"sent/{timezone.now():%Y/%m}/{uuid.uuid4().hex[:12]}-{stem}{extension}", ContentFile(data)
-    )
+    stem, extension = _sent_stem(filename, mime_type)
+    name = default_storage.save(sent_media_key(filename, mime_type), ContentFile(data))
     client = GraphClient(
         base_url=settings.WHATSAPP_GRAPH_URL,
         api_version=settings.WHATSAPP_API_VERSION,
@@ -185,3 +181,27 @@ def media_upload_for_send(*, phone_number_id: str, data: bytes, filename: str, k
     )
     media_id = client.upload_media(number.phone_number_id, data, mime_type, f"{stem}{extension}")
     return SentMedia(media_id=media_id, name=name, mime_type=mime_type, sha256=hashlib.sha256(data).hexdigest())
+
+
+def media_not_sendable_reason(kind: str, mime_type: str) -> str:
+    """Why a file of ``mime_type`` is not a ``kind`` WhatsApp takes ("" when it is)."""
+    allowed = SENDABLE_TYPES[kind]
+    if (allowed and mime_type not in allowed) or mime_type in ("application/x-executable", "application/x-msdownload"):
+        return f"{mime_type}, which WhatsApp does not take as {'an' if kind[0] in 'aeiou' else 'a'} {kind}"
+    return ""
+
+
+def _sent_stem(filename: str, mime_type: str) -> tuple[str, str]:
+    # The extension follows the sniffed type, like received media's (_media_filename).
+    extension = mimetypes.guess_extension(mime_type) or ""
+    try:
+        stem = get_valid_filename(filename.rsplit(".", 1)[0])[:80] if filename else "file"
+    except SuspiciousFileOperation:
+        stem = "file"
+    return stem or "file", extension
+
+
+def sent_media_key(filename: str, mime_type: str) -> str:
+    """Where a file we send is kept (the storage puts it under tenants/<schema>/)."""
+    stem, extension = _sent_stem(filename, mime_type)
+    return f"sent/{timezone.now():%Y/%m}/{uuid.uuid4().hex[:12]}-{stem}{extension}"

@@ -34,6 +34,7 @@ from bizmitra.graph_api.payloads import (
 )
 from conversations.choices import Direction, MessageStatus
 from conversations.models import Contact, Conversation, Message
+from conversations.services.media_links import message_media_link_owe
 from tenants.models import PhoneNumber
 
 logger = logging.getLogger(__name__)
@@ -150,6 +151,7 @@ def message_send(
     Conversation.objects.filter(pk=conversation.pk).update(last_message_at=message.timestamp)
 
     enqueue_send(message.pk)
+    message_media_link_owe(message=message)  # a file sent by link: our copy is fetched in the background
     _publish_queued(message)
     return message
 

@@ -5,8 +5,9 @@ work"): Redis carries hints, the database says what is owed. Beat runs these thr
 ``bizmitra.periodic``; call the services inside the tenant's schema.
 
 - media downloads still ``pending`` whose row has not changed for
-  ``WHATSAPP_MEDIA_OWED_AFTER_SECONDS`` are queued again (``message_media_fetch`` attaches
-  one file however many tasks run);
+  ``WHATSAPP_MEDIA_OWED_AFTER_SECONDS`` are queued again: received media from the Graph
+  API, files we sent by link from their link (``message_media_fetch`` and
+  ``message_media_link_fetch`` each attach one file however many tasks run);
 - statuses parked for a wamid we never stored are dropped after Meta's 7-day retry horizon.
 """
 
@@ -19,9 +20,10 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from conversations.choices import MediaStatus
+from conversations.choices import Direction, MediaStatus
 from conversations.models import Message, PendingStatus
 from conversations.services.media import media_fetch_schedule
+from conversations.services.media_links import media_link_fetch_schedule
 
 logger = logging.getLogger(__name__)
 
@@ -44,15 +46,19 @@ def media_fetches_owed_requeue(*, owed_after: timedelta | None = None, limit: in
             created_at__gte=now - timedelta(seconds=settings.WHATSAPP_MEDIA_OWED_MAX_AGE_SECONDS),
         )
         .order_by("pk")
-        .values_list("pk", flat=True)[:limit]
+        .values_list("pk", "direction")[:limit]
     )
     queued = 0
-    for message_id in owed:
+    for message_id, direction in owed:
         with transaction.atomic():
             if Message.objects.filter(
                 pk=message_id, media_status=MediaStatus.PENDING, updated_at__lt=now - owed_after
             ).update(updated_at=now):
-                media_fetch_schedule(message_id=message_id)
+                # Only a file we sent by link is owed on an outbound row (message_media_link_owe).
+                if direction == Direction.OUTBOUND:
+                    media_link_fetch_schedule(message_id=message_id)
+                else:
+                    media_fetch_schedule(message_id=message_id)
                 queued += 1
     if queued:
         logger.warning("re-queued %d media downloads whose task was lost", queued)
@@ -77,7 +83,7 @@ def sweeps_periodic_tasks_ensure() -> None:
         task="conversations.tasks.inbound.media_owed_sweep_task",
         every_seconds=settings.WHATSAPP_MEDIA_SWEEP_EVERY_SECONDS,
         expire_seconds=settings.WHATSAPP_MEDIA_SWEEP_EVERY_SECONDS,
-        description="Media downloads still pending whose task was lost (services/sweeps.py).",
+        description="Media downloads (received or sent by link) whose task was lost (services/sweeps.py).",
     )
     periodic_task_ensure(
         name=PENDING_STATUS_SWEEP_PERIODIC_TASK,
