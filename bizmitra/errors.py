@@ -81,3 +81,14 @@ def api_exception_handler(exc, context):
     detail = response.data.get("detail", str(exc)) if isinstance(response.data, dict) else str(exc)
     response.data = error_body(str(code), str(detail))
     return response
+
+
+def not_found(request, exception=None):
+    """``handler404``: an unknown URL under ``/api/`` answers in the API's error shape (JSON,
+    as the OpenAPI schema declares for 404), everything else with Django's page."""
+    from django.http import JsonResponse
+    from django.views.defaults import page_not_found
+
+    if request.path.startswith("/api/"):
+        return JsonResponse(error_body("not_found", "No such API endpoint or object."), status=404)
+    return page_not_found(request, exception)

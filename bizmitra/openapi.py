@@ -9,6 +9,7 @@
   give, in the one error shape of ``bizmitra.errors`` (``{"error", "message", "fields"}``),
   once, instead of per view: 400/422 (invalid input), 401/403 (credentials), 404, 409
   (conflict), 415 (body type), 429 (throttled), 503.
+- ``SchemaView``: the schema endpoint answers its own errors in JSON, not in the YAML renderer.
 - ``_blank_enums``: a read-only choice field (a model field with ``blank=True`` shown as
   stored) may hold ``""``: it is declared as its enum or ``BlankEnum``.
 The kernel imports no app: the authentication classes are named by their dotted paths.
@@ -19,6 +20,8 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.views import SpectacularAPIView
+from rest_framework.renderers import JSONRenderer
 
 ERROR_SCHEMA = "Error"
 
@@ -58,6 +61,18 @@ class TenantJWTScheme(OpenApiAuthenticationExtension):
 
     def get_security_definition(self, auto_schema):
         return {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+
+
+class SchemaView(SpectacularAPIView):
+    """``/api/schema/``, whose errors are JSON like every other operation's."""
+
+    def perform_content_negotiation(self, request, force=False):
+        if force:
+            # Negotiation failed (a ``?format=`` or Accept no renderer takes): DRF would render
+            # the 404/406 with the first renderer, YAML, where the schema promises JSON.
+            renderer = JSONRenderer()
+            return renderer, renderer.media_type
+        return super().perform_content_negotiation(request, force)
 
 
 def preprocess(endpoints: list, **kwargs: Any) -> list:

@@ -3,17 +3,21 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularSwaggerView
 from rest_framework_simplejwt.views import TokenRefreshView
 
 from bizmitra.admin_sites import move_celery_beat_admin
 from bizmitra.health import healthz
+from bizmitra.openapi import SchemaView
 from tenants.api.auth_views import TenantTokenObtainPairView
 from tenants.api.views import WhoAmIApi
 
 # Tenant domains mount Django's default site, which holds tenant models only.
 move_celery_beat_admin()
 admin.site.site_header = "BizMitra"
+
+# A URL under /api/ that matches no route (a path parameter of the wrong form) is an API 404.
+handler404 = "bizmitra.errors.not_found"
 
 urlpatterns = [
     path("healthz", healthz),
@@ -23,7 +27,7 @@ urlpatterns = [
     path("api/auth/token/", TenantTokenObtainPairView.as_view(), name="token_obtain"),
     path("api/auth/token/refresh/", TokenRefreshView.as_view(), name="token_refresh"),
     path("api/me/", WhoAmIApi.as_view(), name="api-me"),
-    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/schema/", SchemaView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/", include("leads.api.urls")),
     path("api/", include("templates.api.urls")),

@@ -31,7 +31,6 @@ is set, when it was rotated and a masked form; POST ``{fingerprint}`` rotates it
 only answer that carries the secret.
 """
 
-import math
 from datetime import timedelta
 
 from django.utils import timezone
@@ -173,10 +172,10 @@ class TriggerApi(ClientApi):
                 base_time = timezone.make_aware(base_time, tenant_timezone(tenant=tenant))
         delay = None
         if data["delayMinutes"] is not None:
-            if not math.isfinite(data["delayMinutes"]):
-                errors["delayMinutes"] = ["A finite number of minutes."]
-            else:
+            try:
                 delay = timedelta(minutes=data["delayMinutes"])
+            except (OverflowError, ValueError):  # inf, nan, or past timedelta's ~2.7 million years
+                errors["delayMinutes"] = ["A finite number of minutes, within the scheduling horizon."]
         if errors:
             raise ValidationFailed("The trigger request is invalid.", fields=errors)
 

@@ -277,7 +277,11 @@ def workflow_trigger_fire(
     jobs: list[tuple[WorkflowJob, bool]] = []
     for rule in rules:
         effective = delay if delay is not None else timedelta(minutes=rule.delay_minutes)
-        due = base + effective
+        try:
+            due = base + effective
+        except OverflowError:  # a baseTime near year 9999 plus a delay
+            errors.setdefault("base_time" if base_time else "delay", []).append("Past the last date we can store.")
+            continue
         late = due < now - timedelta(seconds=conf.late_grace_seconds)
         if late and not allow_late:
             where = "base_time" if base_time else "delay"

@@ -1,0 +1,177 @@
+"""Schemathesis against a tenant's OpenAPI schema (issue 13 §4): every operation, with every
+declared way in, answers without a server error, with a documented status code, content
+type and headers, and a body its schema describes.
+
+The schema is the one drf-spectacular builds for the tenant URL conf (the first test checks
+it is byte for byte what ``/api/schema/`` serves). Each (operation, scheme) pair is one test
+inside its own rolled-back transaction on tenant Alpha, so what a case writes (a cancelled
+appointment, a deleted workflow, a transitioned lead) is gone before the next pair; work
+queued after commit (sends, fetches, Celery tasks) never leaves the transaction.
+
+Requests go in-process through Django's WSGI handler (werkzeug's client, schemathesis'
+``call(app=...)``), as a server would run them: CSRF is enforced for the session cookie (the
+case sends the token), throttles and the tenant middleware run. Examples per pair:
+``SCHEMATHESIS_MAX_EXAMPLES`` (``make test`` 8, ``make fuzz`` many more).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import hypothesis
+import pytest
+import schemathesis
+from django.core.handlers.wsgi import WSGIHandler
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
+from django.test import Client
+from drf_spectacular.generators import SchemaGenerator
+from drf_spectacular.renderers import OpenApiJsonRenderer
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from tests.tenancy import ALPHA, tenant_client
+
+pytestmark = pytest.mark.django_db
+
+MAX_EXAMPLES = int(os.environ.get("SCHEMATHESIS_MAX_EXAMPLES", "8"))
+# The coverage phase sends every boundary and wrong-type value the schema implies, and the
+# methods an operation does not have (TRACE, ...): thousands of requests, so `make fuzz` only.
+COVERAGE = os.environ.get("SCHEMATHESIS_COVERAGE", "") == "1"
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+]
+# Any 32 letters are a valid CSRF secret; the cookie and the header must carry the same one.
+CSRF_SECRET = "fuzzfuzzfuzzfuzzfuzzfuzzfuzzfuzz"
+
+
+def _tenant_schema() -> dict:
+    # Built without a request or a database, so the tests can be collected from it.
+    generator = SchemaGenerator(urlconf="bizmitra.urls_tenant")
+    return json.loads(OpenApiJsonRenderer().render(generator.get_schema(request=None, public=True)))
+
+
+SPEC = _tenant_schema()
+schema = schemathesis.openapi.from_dict(
+    SPEC,
+    config=schemathesis.config.SchemathesisConfig.from_dict(
+        {
+            "generation": {
+                "max-examples": MAX_EXAMPLES,
+                # Our own credentials are sent with every case; generated ones would only
+                # ever be refused (401 is covered by the shared error answers' tests).
+                "with-security-parameters": False,
+            },
+            "phases": {"coverage": {"enabled": COVERAGE}},
+        }
+    ),
+)
+
+
+def _schemes(operation: dict) -> list[str]:
+    """The declared ways into an operation, one name per security requirement ("" for none)."""
+    return ["+".join(sorted(requirement)) for requirement in operation.get("security", [{}])] or [""]
+
+
+def _operation_ids(scheme: str) -> list[str]:
+    return [op["operationId"] for ops in SPEC["paths"].values() for op in ops.values() if scheme in _schemes(op)]
+
+
+class _InProcessWSGI(WSGIHandler):
+    """Django's WSGI handler without the connection closing at each request's start and end,
+    as ``django.test.Client`` does: with ``CONN_MAX_AGE = 0`` it would close the test's
+    connection, and with it the transaction the test rolls back. Disconnected at every call,
+    because each ``django.test.Client`` request (the sign-in, the token) connects it again."""
+
+    def __call__(self, environ, start_response):
+        request_started.disconnect(close_old_connections)
+        request_finished.disconnect(close_old_connections)
+        return super().__call__(environ, start_response)
+
+
+@pytest.fixture
+def wsgi_app():
+    yield _InProcessWSGI()
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
+def _credentials(scheme: str, alpha) -> tuple[dict, dict]:
+    """Headers and cookies that authenticate as Alpha's owner (or its API key) by ``scheme``."""
+    if scheme == "apiKeyBearer":
+        return {"Authorization": f"Bearer {alpha.api_key.raw_key}"}, {}
+    if scheme == "ClientApiKey+ClientCode":
+        return {"X-Api-Key": alpha.api_key.raw_key, "X-Client-Code": ALPHA["client_code"]}, {}
+    if scheme == "jwtAuth":
+        response = Client(HTTP_HOST=alpha.domain.domain).post(
+            "/api/auth/token/",
+            {"username": ALPHA["owner_email"], "password": ALPHA["owner_password"]},
+            content_type="application/json",
+        )
+        assert response.status_code == 200, response.content
+        return {"Authorization": f"Bearer {response.json()['access']}"}, {}
+    if scheme == "cookieAuth":
+        client = tenant_client(alpha, login=True)
+        session = client.cookies["sessionid"].value
+        return {"X-CSRFToken": CSRF_SECRET}, {"sessionid": session, "csrftoken": CSRF_SECRET}
+    assert scheme == "", scheme
+    return {}, {}
+
+
+def test_the_fuzzed_schema_is_the_served_one(alpha):
+    response = Client(HTTP_HOST=alpha.domain.domain).get("/api/schema/", {"format": "json"})
+    assert response.json() == SPEC
+
+
+@pytest.fixture(autouse=True)
+def _graph_is_the_sandbox(settings, graph_sandbox):
+    # Template sync calls Meta's Graph API in-process; nothing here may reach the real one.
+    settings.WHATSAPP_GRAPH_URL = graph_sandbox.base_url
+
+
+@pytest.fixture
+def credentials(alpha):
+    """Per test (so inside its transaction): one sign-in or token per scheme, reused by its examples."""
+    made: dict[str, tuple[dict, dict]] = {}
+
+    def get(scheme: str) -> tuple[dict, dict]:
+        if scheme not in made:
+            made[scheme] = _credentials(scheme, alpha)
+        headers, cookies = made[scheme]
+        return {**headers, "Host": alpha.domain.domain}, dict(cookies)
+
+    return get
+
+
+def _conformance_test(scheme: str):
+    """One test per operation that declares ``scheme``, authenticated by it."""
+
+    @schema.include(operation_id=_operation_ids(scheme)).parametrize()
+    @hypothesis.settings(
+        deadline=None,
+        # The transaction, credentials and WSGI app are meant to be shared by a test's examples.
+        suppress_health_check=[hypothesis.HealthCheck.function_scoped_fixture, hypothesis.HealthCheck.too_slow],
+    )
+    def test(case, credentials, wsgi_app):
+        headers, cookies = credentials(scheme)
+        response = case.call(app=wsgi_app, headers=headers, cookies=cookies)
+        case.validate_response(response, checks=CHECKS, headers=headers)
+
+    return test
+
+
+test_with_api_key = _conformance_test("apiKeyBearer")
+test_with_client_key_and_code = _conformance_test("ClientApiKey+ClientCode")
+test_with_jwt = _conformance_test("jwtAuth")
+test_with_session_cookie = _conformance_test("cookieAuth")
+test_anonymous_operations = _conformance_test("")
