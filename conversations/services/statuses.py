@@ -83,6 +83,11 @@ _ADOPT_SQL = (
     "RETURNING m.wamid, m.id"
 )
 
+_PENDING_TAKE_SQL = (
+    f"DELETE FROM {PendingStatus._meta.db_table} WHERE wamid = ANY(%s::text[]) "
+    "RETURNING wamid, status, timestamp, error_code, error_title, error_details"
+)
+
 
 @dataclass(frozen=True)
 class _Report:
@@ -155,16 +160,13 @@ def pending_statuses_apply(*, message: Message) -> None:
 
 
 def _pending_take(message_ids: dict[str, int]) -> defaultdict[int, list[_Report]]:
-    """What was parked for these wamids (now recorded: message id by wamid), taken off the park."""
+    """What was parked for these wamids (now recorded: message id by wamid), taken off the park
+    in one statement."""
     reports: defaultdict[int, list[_Report]] = defaultdict(list)
-    pending = list(PendingStatus.objects.filter(wamid__in=list(message_ids)))
-    if not pending:
-        return reports
-    PendingStatus.objects.filter(pk__in=[p.pk for p in pending]).delete()
-    for p in pending:
-        reports[message_ids[p.wamid]].append(
-            _Report(p.status, p.timestamp, p.error_code, p.error_title, p.error_details)
-        )
+    with connection.cursor() as cursor:
+        cursor.execute(_PENDING_TAKE_SQL, (list(message_ids),))
+        for wamid, status, at, code, title, details in cursor.fetchall():
+            reports[message_ids[wamid]].append(_Report(status, at, code, title, details))
     return reports
 
 
