@@ -318,16 +318,25 @@ def run(stack: Stack, sandbox, pg: Postgres, args) -> None:
 
     q_deliveries = "SELECT count(*) FROM public.whatsapp_webhookdelivery WHERE state <> 'processed'"
 
+    # When each condition of "settled" first held, after the last fault: where the tail is.
+    first_held: dict[str, float] = {}
+
     def settled() -> bool:
         stored, _ = sql(q_stored)[0]
-        return (
-            stored >= unique_count
-            and sql(q_deliveries)[0][0] == 0
-            and sql(q_owed)[0][0] == 0
-            and sql(q_unsent)[0][0] == 0
-            and sandbox.wait_idle(0.01)
-            and len(replies()) + unknown_count() >= unique_count
-        )
+        held = {
+            "all stored": stored >= unique_count,
+            "webhook backlog empty": sql(q_deliveries)[0][0] == 0,
+            "every inbound decided": sql(q_owed)[0][0] == 0,
+            "nothing left to send": sql(q_unsent)[0][0] == 0,
+            "every reply at the sandbox": len(replies()) + unknown_count() >= unique_count,
+            "sandbox's status webhooks all posted": sandbox.wait_idle(0.01),
+        }
+        for what, ok in held.items():
+            if ok:
+                first_held.setdefault(what, time.monotonic() - last_fault)
+            else:
+                first_held.pop(what, None)  # held, then not (a later status webhook): not yet
+        return all(held.values())
 
     def unknown_count() -> int:
         q = f"SELECT count(*) FROM \"{schema}\".conversations_message WHERE direction = 'out' AND status = 'unknown'"
@@ -384,6 +393,7 @@ def run(stack: Stack, sandbox, pg: Postgres, args) -> None:
     refused = answers.get("refused", 0)
     print(f"5xx answers / refused           {server_errors} / {refused}  (all answers {dict(answers)})")
     print(f"settled after the last fault    {settle:.1f} s")
+    print("  held since (s after the fault)  " + ", ".join(f"{what} {at:.0f}" for what, at in first_held.items()))
     print(json.dumps({"settle_seconds": round(settle, 1), "answers": {str(k): v for k, v in answers.items()}}))
 
 

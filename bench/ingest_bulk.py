@@ -14,8 +14,11 @@ bench tenant onboarded), nothing else running:
    (live-inbox broadcast, lead scoring, the engine's task publish to Redis).
 2. "again": the same parts once more (a Meta redelivery): nothing is stored.
 3. "delivery": the same shape as signed-webhook bodies through ``delivery_store`` and
-   ``delivery_process`` (JSON parse, split per number, route, store, listeners), as the
-   Celery worker runs a delivery.
+   ``delivery_process`` (JSON parse, split per number, route, store, listeners), one by one.
+4. "batch": the same again through ``deliveries_process``, ``--relay-batch`` deliveries a
+   call, as the relay's tasks run them (claimed together, each tenant's share stored at once).
+5. "statuses": the sent/delivered/read webhooks of ``--statuses`` replies (one status a
+   webhook, as Meta sends them, shuffled), one by one and then ``--relay-batch`` a call.
 ``--user-ids`` gives every contact a business-scoped user id as well (Meta, 2026);
 ``--without-listeners`` detaches the event listeners to time the store alone.
 
@@ -174,12 +177,88 @@ def delivery_phase(payloads: list[dict]) -> None:
     )
 
 
+def batch_phase(payloads: list[dict], size: int) -> None:
+    """The relay's way: deliveries claimed and stored ``size`` at a time (``deliveries_process``)."""
+    from conversations.whatsapp.ingest import deliveries_process, delivery_store
+
+    ids = [delivery_store(body=json.dumps(p).encode()) for p in payloads]
+    started = time.perf_counter()
+    for start in range(0, len(ids), size):
+        assert deliveries_process(delivery_ids=ids[start : start + size]) == len(ids[start : start + size])
+    total = time.perf_counter() - started
+    n = sum(len(p["entry"][0]["changes"][0]["value"]["messages"]) for p in payloads)
+    print(f"== batch: deliveries_process, {len(ids)} deliveries {size} a task (listeners included) ==")
+    print(f"  {n} messages in {total:.3f} s: {n / total:,.0f} messages/s")
+
+
+def statuses_phase(count: int, size: int) -> None:
+    """Meta's one-status webhooks (sent, delivered, read of ``count`` replies, shuffled):
+    one by one (``delivery_process``) and then ``size`` a task (``deliveries_process``)."""
+    import random
+
+    from django.utils import timezone
+    from django_tenants.utils import schema_context
+
+    from conversations.models import Contact, Conversation, Message
+    from conversations.whatsapp.ingest import deliveries_process, delivery_process, delivery_store
+
+    def replies(label: str) -> list[int]:
+        with schema_context(SCHEMA):
+            person = Contact.objects.create(wa_id=f"1888{uuid.uuid4().int % 10**8:08d}")
+            conversation = Conversation.objects.create(contact=person, phone_number_id=PHONE_NUMBER_ID)
+            wamids = [f"wamid.status{label}{uuid.uuid4().hex}" for _ in range(count)]
+            Message.objects.bulk_create(
+                Message(
+                    conversation=conversation,
+                    direction="out",
+                    type="text",
+                    body="menu",
+                    wamid=w,
+                    status="sending",
+                    timestamp=timezone.now(),
+                )
+                for w in wamids
+            )
+        now = int(time.time())
+        items = [(w, s, now + k) for w in wamids for k, s in enumerate(("sent", "delivered", "read"))]
+        random.Random(7).shuffle(items)
+        ids = []
+        for wamid, status, at in items:
+            value = {
+                "messaging_product": "whatsapp",
+                "metadata": {"display_phone_number": "15550001111", "phone_number_id": PHONE_NUMBER_ID},
+                "statuses": [{"id": wamid, "status": status, "timestamp": str(at), "recipient_id": "18880000000"}],
+            }
+            body = {
+                "object": "whatsapp_business_account",
+                "entry": [{"id": "1", "changes": [{"value": value, "field": "messages"}]}],
+            }
+            ids.append(delivery_store(body=json.dumps(body).encode()))
+        return ids
+
+    print(f"== statuses: {3 * count} one-status webhooks for {count} replies, shuffled ==")
+    ids = replies("one")
+    started = time.perf_counter()
+    for delivery_id in ids:
+        assert delivery_process(delivery_id=delivery_id)
+    one = time.perf_counter() - started
+    print(f"  one by one (delivery_process):    {one:.3f} s, {len(ids) / one:,.0f} statuses/s")
+    ids = replies("many")
+    started = time.perf_counter()
+    for start in range(0, len(ids), size):
+        deliveries_process(delivery_ids=ids[start : start + size])
+    many = time.perf_counter() - started
+    print(f"  {size} a task (deliveries_process): {many:.3f} s, {len(ids) / many:,.0f} statuses/s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--parts", type=int, default=20)
     parser.add_argument("--batch", type=int, default=100, help="messages per part (Meta sends up to 1,000)")
     parser.add_argument("--contacts", type=int, default=1000)
     parser.add_argument("--user-ids", action="store_true", help="contacts carry a business-scoped user id too")
+    parser.add_argument("--relay-batch", type=int, default=25, help="deliveries a relay task carries")
+    parser.add_argument("--statuses", type=int, default=300, help="replies whose 3 status webhooks are applied")
     parser.add_argument("--keep", action="store_true", help="keep the scratch database afterwards")
     parser.add_argument("--profile", action="store_true", help="print where the store phase spends its CPU time")
     parser.add_argument(
@@ -253,6 +332,8 @@ def main() -> None:
             store_phase("store", parsed)
         store_phase("again (a redelivery of the same parts)", parsed)
         delivery_phase(bodies(args.parts, args.batch, args.contacts, user_ids=args.user_ids))
+        batch_phase(bodies(args.parts, args.batch, args.contacts, user_ids=args.user_ids), args.relay_batch)
+        statuses_phase(args.statuses, args.relay_batch)
     finally:
         redis_client = redis.Redis.from_url(env["REDIS_URL"])
         # The engine tasks the listeners queued (no worker runs here) and kombu's bindings.
