@@ -57,6 +57,15 @@ def invoice_png(invoice: Invoice = Invoice(), *, size: int = 34, width: int = 14
     return out.getvalue()
 
 
+def skewed_invoice_png(invoice: Invoice = Invoice(), *, degrees: float) -> bytes:
+    """The drawn invoice turned ``degrees`` counter-clockwise, as a crooked scan or photo is."""
+    image = Image.open(io.BytesIO(invoice_png(invoice))).convert("RGB")
+    turned = image.rotate(degrees, resample=Image.Resampling.BICUBIC, expand=True, fillcolor="white")
+    out = io.BytesIO()
+    turned.save(out, format="PNG")
+    return out.getvalue()
+
+
 def invoice_jpeg(invoice: Invoice = Invoice()) -> bytes:
     image = Image.open(io.BytesIO(invoice_png(invoice)))
     out = io.BytesIO()
