@@ -7,6 +7,18 @@
 
   const short = (text) => (text.length > 32 ? text.slice(0, 31) + "…" : text);
 
+  // Legend swatches as the series are drawn: a line for a line (dashed if it is), a square for
+  // bars. Chart.js' default is a box outlined in the line's dash, which reads as a dashed box.
+  const seriesLegend = {
+    usePointStyle: true,
+    generateLabels(chart) {
+      return window.Chart.defaults.plugins.legend.labels.generateLabels(chart).map((item) => {
+        const line = (chart.data.datasets[item.datasetIndex].type || chart.config.type) === "line";
+        return Object.assign(item, { pointStyle: line ? "line" : "rect", lineWidth: line ? 3 : item.lineWidth });
+      });
+    },
+  };
+
   function draw(id, config) {
     const canvas = document.getElementById("chart-" + id);
     if (!canvas || !window.Chart) return;
@@ -30,12 +42,13 @@
       data: {
         labels: data.messages.map((d) => d.day),
         datasets: [
-          { label: "Inbound", data: data.messages.map((d) => d.inbound), borderColor: palette[1], backgroundColor: palette[1], cubicInterpolationMode: "monotone" },
-          { label: "Outbound", data: data.messages.map((d) => d.outbound), borderColor: palette[0], backgroundColor: palette[0], cubicInterpolationMode: "monotone" },
-          { label: "Conversations started", data: data.messages.map((d) => d.started), borderColor: palette[3], backgroundColor: palette[3], borderDash: [6, 4], cubicInterpolationMode: "monotone" },
+          { label: "Inbound", data: data.messages.map((d) => d.inbound), borderColor: palette[1], backgroundColor: palette[1], tension: 0 },
+          { label: "Outbound", data: data.messages.map((d) => d.outbound), borderColor: palette[0], backgroundColor: palette[0], tension: 0 },
+          { label: "Conversations started", data: data.messages.map((d) => d.started), borderColor: palette[3], backgroundColor: palette[3], borderDash: [6, 4], tension: 0 },
         ],
       },
-      options: { scales: { y: { beginAtZero: true, ticks: { precision: 0 } } } },
+      // Straight segments: one point per day, nothing happens between them.
+      options: { plugins: { legend: { position: "bottom", labels: seriesLegend } }, scales: { y: { beginAtZero: true, ticks: { precision: 0 } } } },
     });
 
     // Times in minutes on the axis; the table beside it has the readable figures.
@@ -64,10 +77,10 @@
         labels: aiDays.map((d) => d.day),
         datasets: [
           { type: "bar", label: "Tokens", data: aiDays.map((d) => d.tokens), backgroundColor: palette[2] },
-          { type: "line", label: "Daily budget", data: aiDays.map(() => budget), borderColor: palette[4], backgroundColor: palette[4], borderDash: [6, 4], pointRadius: 0 },
+          { type: "line", label: "Daily budget", data: aiDays.map(() => budget), borderColor: palette[4], backgroundColor: palette[4], borderDash: [6, 4], pointRadius: 0, tension: 0 },
         ],
       },
-      options: { scales: { y: { beginAtZero: true, ticks: { precision: 0 } } } },
+      options: { plugins: { legend: { position: "bottom", labels: seriesLegend } }, scales: { y: { beginAtZero: true, ticks: { precision: 0 } } } },
     });
     draw("ai_bots", {
       type: "bar",

@@ -190,6 +190,45 @@ def _seed_march_2024() -> None:
             Lead.objects.filter(pk=lead.pk).update(created_at=datetime(2024, 3, 2, 12, tzinfo=UTC))
 
 
+# The region's top is at the top of its scrolling box (the window or the shell's pane), or as
+# high as the end of that box lets it go, and it fits the screen's width.
+SCROLLED_TO_TOP = """(el) => {
+  let box = el.parentElement;
+  while (box && !(box.scrollHeight > box.clientHeight && getComputedStyle(box).overflowY !== "visible")) {
+    box = box.parentElement;
+  }
+  box = box || document.scrollingElement;
+  const origin = box === document.scrollingElement ? 0 : box.getBoundingClientRect().top;
+  const top = el.getBoundingClientRect().top - origin;
+  const room = box.scrollHeight - box.scrollTop - box.clientHeight;
+  const { left, right } = el.getBoundingClientRect();
+  // Within the screen's width too: nothing (the 24-hour heatmap above all) widens the page.
+  const inside = left >= 0 && right <= window.innerWidth + 1;
+  // The shell fills the screen and its pane scrolls: the document itself never does.
+  const still = document.scrollingElement.scrollHeight <= window.innerHeight + 1;
+  return { ok: still && inside && top >= -1 && (top <= 80 || room <= 1), still, left, right, top, room };
+}"""
+
+
+def shoot_at(page: Page, name: str, region) -> None:
+    """Like ``shoot`` (390 and 1440 px), with ``region`` scrolled to the top of the viewport at
+    each width: a scroll made at one width is elsewhere once the page reflows at the other."""
+    from tests.browser.conftest import ARTIFACTS, WIDTHS
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    original = page.viewport_size
+    for width, height in WIDTHS.values():
+        page.set_viewport_size({"width": width, "height": height})
+        page.wait_for_load_state("networkidle")
+        region.evaluate("(el) => el.scrollIntoView({block: 'start'})")
+        # At the top of the viewport, or as high as the end of the page lets it go.
+        where = page.evaluate(SCROLLED_TO_TOP, region.element_handle())
+        assert where["ok"], f"{name} at {width} px: not at the top of the screen or too wide: {where}"
+        page.screenshot(path=str(ARTIFACTS / f"{name}-{width}.png"), full_page=False)
+    if original:
+        page.set_viewport_size(original)
+
+
 def test_analytics_charts_match_the_api(page: Page, stack, shoot, dialogs):
     _seed_march_2024()
     query = "?from=2024-03-01&to=2024-03-04"
@@ -245,11 +284,16 @@ def test_analytics_charts_match_the_api(page: Page, stack, shoot, dialogs):
     assert drawn["lead_funnel"][0] == [r["reached"] for r in api["leads"]["stages"]]
     assert drawn["lead_sources"] == [[r["count"] for r in api["leads"]["sources"]]]
 
+    # Per-day numbers drawn as straight segments, and the budget's legend swatch is a line.
+    assert page.evaluate("() => Chart.getChart('chart-messages').data.datasets.map((d) => d.tension)") == [0, 0, 0]
+    legend = page.evaluate(
+        "() => Chart.getChart('chart-ai_days').legend.legendItems.map((i) => [i.text, i.pointStyle])"
+    )
+    assert legend == [["Tokens", "rect"], ["Daily budget", "line"]]
+
     shoot(page, "analytics")
-    page.get_by_role("region", name="Response and resolution times").scroll_into_view_if_needed()
-    shoot(page, "analytics-times-ai")
-    heat.scroll_into_view_if_needed()
-    shoot(page, "analytics-heatmap")
+    shoot_at(page, "analytics-times-ai", page.get_by_role("region", name="Response and resolution times"))
+    shoot_at(page, "analytics-heatmap", page.get_by_role("region", name="Busiest hours"))
 
     # The accessible table says the same, row by row.
     table = page.get_by_role("table", name="Messages and conversations per day")
