@@ -6,7 +6,10 @@ Run:  .venv/bin/python bench/ocr.py [--images 10] [--pdf-pages 10] [--replies 30
    one-page invoice images (Pillow-drawn, as in the tests) and over a ``--pdf-pages`` scanned
    PDF without a text layer (every page rendered by poppler's pdftoppm, then tesseract
    eng+hin). Prints pages per minute and peak memory: this process's (Python, Pillow) and
-   the largest child's (tesseract, pdftoppm run as subprocesses).
+   the largest child's (tesseract, pdftoppm run as subprocesses). Then the small-angle
+   deskew: the drawn invoice turned by each of ``--skew-angles`` degrees is read with and
+   without it; prints how many pages give the drawn invoice number, amount and GSTIN either
+   way, the angle estimate's error, and the time the deskew adds to a page.
 2. Phase "replies" (end to end, as the Procfile runs it): granian + the "replies" worker
    (ingest, engine, send queues) + the "background" worker (default and documents queues)
    + the Graph API sandbox. ``--replies`` inbound texts matching a keyword rule are posted
@@ -125,6 +128,56 @@ def ocr_phase(args) -> None:
         f"  peak memory: this process {_peak_mb(resource.RUSAGE_SELF):.0f} MB (Django, Pillow, pypdf),"
         f" largest tesseract/pdftoppm child {children.peak_kb / 1024:.0f} MB"
     )
+    skew_phase(args, limits)
+
+
+def skew_phase(args, limits) -> None:
+    """Skewed pages read with and without the small-angle deskew (issue 12 §2)."""
+    from documents import ocr
+    from documents.extraction import extract
+    from documents.tests.samples import Invoice, invoice_png, skewed_invoice_png
+
+    invoice = Invoice()
+    drawn = {"invoice_number": invoice.number, "amount": invoice.total_value, "gstin": invoice.gstin}
+
+    def read_right(image, *, deskew: bool) -> tuple[bool, float]:
+        t0 = time.monotonic()
+        page = ocr.image_ocr(image, languages="eng+hin", limits=limits, deskew=deskew)
+        elapsed = (time.monotonic() - t0) * 1000
+        found: dict[str, str] = {}
+        for item in extract([(page.text, page.confidence)]).fields:
+            found.setdefault(item.name, item.value)
+        return all(found.get(name) == value for name, value in drawn.items()), elapsed
+
+    angles = [float(a) for a in args.skew_angles.split(",") if a.strip()]
+    print()
+    print(f"== small-angle deskew: the drawn invoice turned by {', '.join(f'{a:g}' for a in angles)} degrees ==")
+    right = {True: 0, False: 0}
+    errors, estimate_ms, with_ms, without_ms = [], [], [], []
+    for degrees in angles:
+        image = ocr.image_open(skewed_invoice_png(invoice, degrees=degrees), limits=limits)
+        t0 = time.monotonic()
+        errors.append(abs(ocr.skew_angle(image) - degrees))
+        estimate_ms.append((time.monotonic() - t0) * 1000)
+        for deskew, times in ((True, with_ms), (False, without_ms)):
+            ok, elapsed = read_right(image, deskew=deskew)
+            right[deskew] += ok
+            times.append(elapsed)
+    print(
+        f"  number, amount and GSTIN all right: {right[True]} of {len(angles)} pages with the deskew,"
+        f" {right[False]} of {len(angles)} without"
+    )
+    print(f"  angle estimate error: mean {statistics.mean(errors):.2f}, max {max(errors):.2f} degrees")
+    print(figures("angle search (per page)", estimate_ms))
+    print(figures("skewed page, with the deskew", with_ms))
+    print(figures("skewed page, without", without_ms))
+    level = ocr.image_open(invoice_png(invoice), limits=limits)
+    level_with, level_without = [], []
+    for _ in range(args.skew_repeats):
+        level_with.append(read_right(level, deskew=True)[1])
+        level_without.append(read_right(level, deskew=False)[1])
+    print(figures("level page, with the deskew", level_with))
+    print(figures("level page, without", level_without))
 
 
 def replies_phase(args, env: dict[str, str], keyword: str) -> None:
@@ -227,6 +280,11 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8767)
     parser.add_argument("--skip-ocr", action="store_true", help="only the replies phase")
     parser.add_argument("--ocr-threads", type=int, default=1, help="tesseract threads (DOCUMENTS_OCR_THREADS)")
+    parser.add_argument(
+        "--skew-angles", default="-8,-6,-4,-2,2,4,6,8", help="degrees the skewed pages are turned by (comma-separated)"
+    )
+    parser.add_argument("--skew-repeats", type=int, default=5, help="level-page reads with and without the deskew")
+    parser.add_argument("--skip-replies", action="store_true", help="only the OCR phase (no database, no servers)")
     parser.add_argument("--keep", action="store_true", help="keep the scratch database afterwards")
     args = parser.parse_args()
 
@@ -254,6 +312,8 @@ def main() -> None:
     django.setup()
     if not args.skip_ocr:
         ocr_phase(args)
+    if args.skip_replies:
+        return
 
     log(f"scratch database {BENCH_DB}")
     recreate_database(env["DATABASE_URL"], BENCH_DB)

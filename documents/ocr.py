@@ -161,28 +161,34 @@ def skew_angle(grey: Image.Image) -> float:
     A projection profile, written with Pillow alone (numpy is not a dependency): on a small
     binarised copy, the page is turned by each candidate angle and the ink summed per row;
     when the lines are level, rows of text and the gaps between them alternate sharply, so
-    the sum of squared differences between neighbouring rows peaks. Whole degrees first,
-    then quarter and twentieth steps around the best.
+    the sum of squared differences between neighbouring rows peaks. Whole degrees first (on
+    a smaller copy still), then quarter and twentieth steps around the best.
     """
     small = grey.convert("L")
     small.thumbnail((SKEW_SEARCH_SIZE, SKEW_SEARCH_SIZE), Image.Resampling.BOX)
     ink = ImageOps.invert(_binarised(small))  # ink white on black: the turned corners add none
-    scores: dict[float, int] = {}
+    # The whole-degree sweep runs at half that size again: a quarter of the pixels to turn,
+    # and lines are still lines there; the fine steps need the full search size.
+    coarse = ink.resize((max(1, ink.width // 2), max(1, ink.height // 2)), Image.Resampling.BOX)
 
-    def sharpness(angle: float) -> int:
+    def sharpness(image: Image.Image, angle: float, scores: dict[float, int]) -> int:
         angle = round(angle, 2)
         if angle not in scores:
-            turned = ink.rotate(angle, resample=Image.Resampling.BILINEAR, fillcolor=0)
+            turned = image.rotate(angle, resample=Image.Resampling.BILINEAR, fillcolor=0)
             rows = turned.resize((1, turned.height), Image.Resampling.BOX).tobytes()
             scores[angle] = sum((a - b) ** 2 for a, b in zip(rows, rows[1:], strict=False))
         return scores[angle]
 
-    best = max((float(a) for a in range(-SKEW_MAX_DEGREES, SKEW_MAX_DEGREES + 1)), key=sharpness)
+    rough: dict[float, int] = {}
+    best = max(
+        (float(a) for a in range(-SKEW_MAX_DEGREES, SKEW_MAX_DEGREES + 1)), key=lambda a: sharpness(coarse, a, rough)
+    )
+    fine: dict[float, int] = {}
     for step in (0.25, 0.05):
-        best = max((best + i * step for i in range(-4, 5)), key=sharpness)
-    level = sharpness(0.0)
+        best = max((best + i * step for i in range(-4, 5)), key=lambda a: sharpness(ink, a, fine))
+    level = sharpness(ink, 0.0, fine)
     # No clearly sharper angle (a photo, a blank page, one line of text): leave the page be.
-    if level == 0 or sharpness(best) < level * 1.1:
+    if level == 0 or sharpness(ink, best, fine) < level * 1.1:
         return 0.0
     return round(-best, 2)
 
