@@ -47,3 +47,10 @@ class BuiltinIntent(models.TextChoices):
     OPT_OUT = "opt_out", "Opt-out (stop)"
     OPT_IN = "opt_in", "Opt-in (start)"
     BYE = "bye", "Goodbye"
+
+
+class SyncJobStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"

@@ -20,11 +20,13 @@ FACTS.md §2.2); full validation runs through its ``build_message_payload`` (see
 ``templates.validation``).
 """
 
+import uuid
+
 from django.db import models
 from django.db.models import Q
 
 from bizmitra.graph_api import payloads as limits
-from templates.choices import BuiltinIntent, FlowAction, MatchType, ParameterFormat, TemplateKind
+from templates.choices import BuiltinIntent, FlowAction, MatchType, ParameterFormat, SyncJobStatus, TemplateKind
 from templates.keys import button_payload_id_new, row_payload_id_new, template_key_new
 
 STATE_MAX = 64
@@ -260,3 +262,45 @@ class FlowSettings(models.Model):
 
     def __str__(self) -> str:
         return "Flow settings"
+
+
+class TemplateSyncJob(models.Model):
+    """One "Sync from WhatsApp" of the owner's settings, run by a Celery task so the page can
+    show how far it got: the WhatsApp Business accounts listed, the pages of Meta's template
+    listing read (``GET /<WABA_ID>/message_templates`` pages through ``paging.next``) and the
+    templates fetched; when done, what the sync changed, or Meta's reason it could not."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    status = models.CharField(max_length=16, choices=SyncJobStatus.choices, default=SyncJobStatus.QUEUED)
+    accounts_total = models.PositiveSmallIntegerField(default=0)
+    accounts_done = models.PositiveSmallIntegerField(default=0)
+    pages_fetched = models.PositiveIntegerField(default=0)
+    templates_fetched = models.PositiveIntegerField(default=0)
+    created = models.PositiveIntegerField(default=0)
+    updated = models.PositiveIntegerField(default=0)
+    deactivated = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True, default="")
+    requested_by = models.ForeignKey("auth.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"template sync {self.pk} ({self.status})"
+
+    @property
+    def finished(self) -> bool:
+        return self.status in (SyncJobStatus.DONE, SyncJobStatus.FAILED)
+
+    @property
+    def percent(self) -> int:
+        """How far, for the progress bar: the accounts read, the last step being the store.
+        Within an account Meta gives no total, so the bar moves per account (the text says
+        the pages and templates)."""
+        if self.status == SyncJobStatus.DONE:
+            return 100
+        steps = self.accounts_total + 1
+        return int(100 * self.accounts_done / steps) if self.accounts_total else 0

@@ -19,6 +19,7 @@ from templates.models import (
     MessageTemplate,
     TemplateButton,
     TemplateListRow,
+    TemplateSyncJob,
 )
 from templates.text import regex_error
 
@@ -332,3 +333,13 @@ def _strongly_connected(nodes: set[int], edges: dict[int, set[int]]) -> list[set
                         break
                 components.append(component)
     return components
+
+
+def template_sync_job_get(*, job_id) -> TemplateSyncJob | None:
+    """One "Sync from WhatsApp" job by id, or None (also for an id that is not a UUID)."""
+    import uuid
+
+    try:
+        return TemplateSyncJob.objects.filter(pk=uuid.UUID(str(job_id))).first()
+    except ValueError:
+        return None

@@ -20,7 +20,7 @@ import logging
 import os
 import re
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -341,17 +341,21 @@ class GraphClient:
         *,
         limit: int = 100,
         fields: Sequence[str] | None = None,
+        on_page: Callable[[int, int], None] | None = None,
     ) -> list[dict[str, Any]]:
-        """Every template of a WABA, following ``paging.next``."""
+        """Every template of a WABA, following ``paging.next``; ``on_page(pages, templates)``
+        after each page read (a progress bar: Meta's listing gives no total up front)."""
         query: dict[str, Any] = {"limit": limit}
         if fields:
             query["fields"] = ",".join(fields)
         params: dict[str, Any] | None = query
         url = self._url(waba_id, "message_templates")
         templates: list[dict[str, Any]] = []
-        for _ in range(_MAX_TEMPLATE_PAGES):
+        for index in range(_MAX_TEMPLATE_PAGES):
             page = self._json("GET", url, params=params)
             templates.extend(t for t in page.get("data") or [] if isinstance(t, dict))
+            if on_page is not None:
+                on_page(index + 1, len(templates))
             next_url = (page.get("paging") or {}).get("next")
             if not next_url:
                 return templates

@@ -376,6 +376,7 @@ LIVE_WEBSOCKET_URL = _live_websocket_url(env.str("LIVE_WEBSOCKET_URL", default="
 # --- end LIVE_WEBSOCKET_URL ----------------------------------------------------------------
 from bizmitra.settings.analytics import *  # noqa: E402,F403
 from bizmitra.settings.email import *  # noqa: E402,F403
+from bizmitra.settings.message_templates import *  # noqa: E402,F403
 from bizmitra.settings.observability import *  # noqa: E402,F403
 from bizmitra.settings.recovery import *  # noqa: E402,F403
 from bizmitra.settings.security import *  # noqa: E402,F403

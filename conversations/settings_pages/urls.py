@@ -20,6 +20,7 @@ urlpatterns = [
     path("ai/test/", views.ai_prompt_test, name="settings-ai-test"),
     path("templates/", templates_pages.templates_page, name="settings-templates"),
     path("templates/sync/", templates_pages.templates_sync, name="settings-templates-sync"),
+    path("templates/sync/<str:job_id>/", templates_pages.templates_sync_job, name="settings-templates-sync-job"),
     path("knowledge/", views.knowledge_page, name="settings-knowledge"),
     path("knowledge/fetch/", views.knowledge_fetch, name="settings-knowledge-fetch"),
     path("knowledge/jobs/<uuid:job_id>/", views.knowledge_job, name="settings-knowledge-job"),

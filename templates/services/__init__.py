@@ -6,6 +6,7 @@ The conversation engine's entry points, all called inside the tenant's schema:
   for the conversation's bot (its own and tenant-wide rules; reads only)
 - ``builtin_intents_ensure()`` — seed the built-in intent rules (idempotent)
 - ``meta_templates_sync()`` — pull Meta-approved templates from WhatsApp
+- ``template_sync_start()`` / ``template_sync_run()`` — the same as a job the settings page watches
 - ``templates.rendering.render_template(template, context)`` / ``render_context(...)`` — the message to send
 """
 
@@ -13,6 +14,7 @@ from templates.services.builtin_intents import BUILTIN_INTENTS, builtin_intents_
 from templates.services.flow import FlowDecision, FlowState, flow_match
 from templates.services.meta_sync import MetaSyncFailed, MetaSyncResult, meta_templates_sync
 from templates.services.send_test import SendingUnavailable, template_send_test
+from templates.services.sync_jobs import template_sync_run, template_sync_start
 from templates.services.templates import (
     flow_rule_create,
     flow_rule_update,
@@ -38,5 +40,7 @@ __all__ = [
     "meta_templates_sync",
     "template_create",
     "template_send_test",
+    "template_sync_run",
+    "template_sync_start",
     "template_update",
 ]

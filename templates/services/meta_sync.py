@@ -10,6 +10,7 @@ not on every send.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,7 +50,7 @@ class MetaSyncResult:
         )
 
 
-def meta_templates_sync() -> MetaSyncResult:
+def meta_templates_sync(*, on_progress: Callable[[SyncProgress], None] | None = None) -> MetaSyncResult:
     """Fetch every template of the tenant's WABAs and upsert them as ``meta_template`` rows.
 
     Call inside the tenant's schema. Keyed on (name, language): keys, staff's variable
@@ -61,18 +62,46 @@ def meta_templates_sync() -> MetaSyncResult:
     """
     fetched: list[dict[str, Any]] = []
     waba_tokens = _waba_tokens()
-    for waba_id, token in waba_tokens.items():
+    pages = 0  # pages read in the accounts before this one
+
+    def report(done: int, account_pages: int, account_templates: int) -> None:
+        if on_progress is not None:
+            progress = SyncProgress(len(waba_tokens), done, pages + account_pages, len(fetched) + account_templates)
+            on_progress(progress)
+
+    for done, (waba_id, token) in enumerate(waba_tokens.items()):
         client = GraphClient(
             base_url=settings.WHATSAPP_GRAPH_URL, api_version=settings.WHATSAPP_API_VERSION, access_token=token
         )
+        read = [0]
+
+        def page_read(account_pages: int, account_templates: int, *, done=done, read=read) -> None:
+            read[0] = account_pages
+            report(done, account_pages, account_templates)
+
         try:
-            fetched.extend(client.list_message_templates(waba_id, fields=SYNC_FIELDS))
+            account = client.list_message_templates(
+                waba_id, fields=SYNC_FIELDS, limit=settings.TEMPLATES_SYNC_PAGE_SIZE, on_page=page_read
+            )
         except GraphApiError as exc:
             raise MetaSyncFailed(f"WhatsApp refused the template list for account {waba_id}: {exc.title}.") from exc
         except GraphError as exc:
             raise MetaSyncFailed(f"WhatsApp could not be reached for account {waba_id}; try again.") from exc
+        fetched.extend(account)
+        pages += read[0]
+        report(done + 1, 0, 0)
     created, updated, deactivated = _store(fetched)
     return MetaSyncResult(created=created, updated=updated, deactivated=deactivated, waba_ids=tuple(waba_tokens))
+
+
+@dataclass(frozen=True)
+class SyncProgress:
+    """How far a sync got: accounts listed of all, pages of Meta's listing read, templates fetched."""
+
+    accounts_total: int
+    accounts_done: int
+    pages: int
+    templates: int
 
 
 def _waba_tokens() -> dict[str, str]:
