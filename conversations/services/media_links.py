@@ -223,8 +223,11 @@ def _link_targets(url: str) -> tuple[list[str], str, str]:
         raise LinkFetchFailed("links with a user name or password are not fetched")
     try:
         infos = socket.getaddrinfo(host, port or (443 if scheme == "https" else 80), type=socket.SOCK_STREAM)
-    except (socket.gaierror, UnicodeError):
-        raise LinkFetchFailed(f"{host} cannot be resolved", retryable=True) from None
+    except UnicodeError:
+        raise LinkFetchFailed(f"{host} is not a valid host name") from None
+    except socket.gaierror as exc:
+        # Only a resolver that could not answer now is worth asking again; no such name stays so.
+        raise LinkFetchFailed(f"{host} cannot be resolved", retryable=exc.errno == socket.EAI_AGAIN) from None
     addresses = list(dict.fromkeys(ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos))
     if not addresses:
         raise LinkFetchFailed(f"{host} cannot be resolved", retryable=True)

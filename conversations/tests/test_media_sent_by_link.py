@@ -211,6 +211,13 @@ def test_private_addresses_are_refused(alpha, db, link):
     assert message.status == MessageStatus.QUEUED
 
 
+def test_a_host_that_does_not_exist_fails_at_once(alpha, db):
+    message = send_link(alpha, "image", "https://no-such-host.invalid/a.png")  # .invalid never resolves
+    with schema_context(SCHEMA):
+        assert message_media_link_fetch(message_id=message.pk) is False  # not raised: no retry
+    assert load(message.pk).media_error == "no-such-host.invalid cannot be resolved"
+
+
 def test_loopback_is_refused_without_the_test_allow_list(alpha, db, served, settings):
     settings.WHATSAPP_MEDIA_LINK_ALLOW_NETWORKS = []
     served.expect_request("/shelf.png").respond_with_data(PNG, content_type="image/png")
