@@ -7,7 +7,10 @@ from documents.services import CORRECTABLE_FIELDS
 
 
 class DocumentFieldOutputSerializer(serializers.ModelSerializer):
-    corrected_by = serializers.CharField(source="corrected_by.get_username", default=None, read_only=True)
+    # None when an API key (no person) or nobody corrected it.
+    corrected_by = serializers.CharField(
+        source="corrected_by.get_username", default=None, read_only=True, allow_null=True
+    )
 
     class Meta:
         model = DocumentField
@@ -75,8 +78,13 @@ class DocumentListOutputSerializer(serializers.ModelSerializer):
 
 
 class DocumentDetailOutputSerializer(DocumentListOutputSerializer):
+    """``fields_`` goes out as ``fields`` (``Serializer.fields`` is taken); the schema says so
+    too (``documents.api.schema``)."""
+
     fields_ = DocumentFieldOutputSerializer(source="fields", many=True, read_only=True)
-    reviewed_by = serializers.CharField(source="reviewed_by.get_username", default=None, read_only=True)
+    reviewed_by = serializers.CharField(
+        source="reviewed_by.get_username", default=None, read_only=True, allow_null=True
+    )
 
     class Meta(DocumentListOutputSerializer.Meta):
         fields = DocumentListOutputSerializer.Meta.fields + [

@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 
 from bizmitra.errors import ValidationFailed
 from documents import selectors, services
+from documents.api import schema as _schema  # noqa: F401 - registers the detail's schema extension
 from documents.api import serializers as s
 from documents.filters import DocumentFilter
 from documents.models import Document
