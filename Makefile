@@ -22,11 +22,14 @@ run: $(STAMP)
 test: $(STAMP)
 	@bash scripts/run_tests.sh $(ARGS)
 
-# Issue 13 §4: the webhook parser's property tests with many more examples than `make test`
-# runs (HYPOTHESIS_MAX_EXAMPLES per property).
+# Issue 13 §4: the webhook parser's property tests and schemathesis over the tenant API, with
+# many more examples than `make test` runs (HYPOTHESIS_MAX_EXAMPLES per property,
+# SCHEMATHESIS_MAX_EXAMPLES per operation and scheme, plus schemathesis' coverage phase).
 fuzz: $(STAMP)
 	@HYPOTHESIS_MAX_EXAMPLES=$${HYPOTHESIS_MAX_EXAMPLES:-5000} \
-		bash scripts/run_tests.sh conversations/tests/test_parser_properties.py $(ARGS)
+		SCHEMATHESIS_MAX_EXAMPLES=$${SCHEMATHESIS_MAX_EXAMPLES:-200} \
+		SCHEMATHESIS_COVERAGE=$${SCHEMATHESIS_COVERAGE:-1} \
+		bash scripts/run_tests.sh conversations/tests/test_parser_properties.py tests/test_openapi_fuzz.py $(ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
