@@ -16,13 +16,14 @@ from datetime import timedelta
 import pytest
 from django.conf import settings as django_settings
 from django.core.files.storage import default_storage
-from django.test import Client
+from django.test import Client, TestCase
 from django.utils import timezone
 from django_tenants.utils import schema_context
 from PIL import Image, ImageDraw
 from pytest_httpserver import HTTPServer
 from werkzeug import Response
 
+from bizmitra.events import _listeners, listens_to
 from conversations.choices import Direction, MediaStatus, MessageStatus, MessageType
 from conversations.models import Contact, Conversation, Message
 from conversations.services.media_links import message_media_link_fetch
@@ -90,10 +91,21 @@ def load(message_id: int) -> Message:
         return Message.objects.get(pk=message_id)
 
 
-def fetch(message_id: int) -> None:
-    with schema_context(SCHEMA):
-        result = media_link_fetch_task.apply(kwargs={"message_id": message_id})
+def fetch(message_id: int) -> list[dict]:
+    """Run the download task here; the events it published (after its commit), in order."""
+    seen: list[dict] = []
+
+    def listener(*, event_name: str, schema_name: str, **payload) -> None:
+        seen.append({"event": event_name, "schema": schema_name, **payload})
+
+    listens_to("conversation.updated")(listener)
+    try:
+        with schema_context(SCHEMA), TestCase.captureOnCommitCallbacks(execute=True):
+            result = media_link_fetch_task.apply(kwargs={"message_id": message_id})
+    finally:
+        _listeners["conversation.updated"].remove(listener)
     assert result.successful(), result.traceback  # a link we cannot keep is never an exception
+    return seen
 
 
 def stored_bytes(message: Message) -> bytes:
@@ -113,9 +125,11 @@ def test_an_image_sent_by_link_is_stored_and_shown_in_the_thread(alpha, db, serv
     assert message.media_status == MediaStatus.PENDING  # owed from the moment it is queued
     assert message.payload["image"]["link"].endswith("/catalogue/shelf.png")  # Meta still gets the link
 
-    fetch(message.pk)
+    events = fetch(message.pk)
     message = load(message.pk)
     assert (message.media_status, message.media_error) == (MediaStatus.DOWNLOADED, "")
+    # An open thread re-renders it (the live inbox refreshes a conversation on this event).
+    assert events == [{"event": "conversation.updated", "schema": SCHEMA, "conversation_id": message.conversation_id}]
     assert message.media_mime_type == "image/png"
     assert message.media_sha256 == hashlib.sha256(PNG).hexdigest()
     assert message.media_file.name.startswith("tenants/alpha/sent/") and message.media_file.name.endswith("-shelf.png")
@@ -129,7 +143,7 @@ def test_an_image_sent_by_link_is_stored_and_shown_in_the_thread(alpha, db, serv
     assert media.status_code == 200 and media["Content-Type"] == "image/png"
     assert b"".join(media.streaming_content) == PNG
 
-    fetch(message.pk)  # a second run (a redelivered task, the sweep) changes nothing
+    assert fetch(message.pk) == []  # a second run (a redelivered task, the sweep) changes nothing
     assert load(message.pk).media_file.name == message.media_file.name
     assert len(served.log) == 1
     forget(message)
