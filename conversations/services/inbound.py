@@ -31,6 +31,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
+from contextlib import ExitStack
 from datetime import UTC, datetime
 
 from django.db import DataError, IntegrityError, connection, transaction
@@ -112,8 +113,11 @@ def inbound_parts_route(*, parts: dict[str, Part], unrouted: Unrouted) -> list[s
     return problems
 
 
-def inbound_deliveries_process(*, delivery_ids: list[int]) -> int:
+def inbound_deliveries_process(*, delivery_ids: list[int], take_pending: int = 0) -> int:
     """Claim stored deliveries together and write what they carry; return how many were claimed.
+
+    ``take_pending``: claim up to that many other pending deliveries as well (the relay's
+    tasks do, so the first worker free takes a burst's backlog in one go).
 
     The relay announces webhooks in batches, and under load most are one-status webhooks
     (Meta sends one per status): one by one, each cost its own claim, transaction and status
@@ -126,23 +130,26 @@ def inbound_deliveries_process(*, delivery_ids: list[int]) -> int:
     anything else fails, every delivery of the batch is processed on its own. Holds the
     deliveries' row locks until done.
     """
-    with transaction.atomic():
-        claims = deliveries_claim(delivery_ids=delivery_ids)
+    # Entered before the transaction, left after it: the events (and so the engine's tasks)
+    # are published at the commit, and carry the webhook's request id when there is one.
+    with ExitStack() as context, transaction.atomic():
+        claims = deliveries_claim(delivery_ids=delivery_ids, take_pending=take_pending)
         if not claims:
             return 0
         if len(claims) == 1:
-            with delivery_context(claims[0].delivery_id):
-                problems = {claims[0].delivery_id: _delivery_route_guarded(claims[0])}
+            context.enter_context(delivery_context(claims[0].delivery_id))
+            problems = {claims[0].delivery_id: _delivery_route_guarded(claims[0])}
         else:
             started = time.perf_counter()
+            context.enter_context(log_context(delivery_id=f"{claims[0].delivery_id}+{len(claims) - 1}"))
             try:
-                with transaction.atomic(), log_context(delivery_id=f"{claims[0].delivery_id}+{len(claims) - 1}"):
+                with transaction.atomic():
                     problems = _deliveries_route(claims)
-                    logger.info(
-                        "webhook deliveries %s handled together in %.1fms",
-                        [c.delivery_id for c in claims],
-                        (time.perf_counter() - started) * 1000,
-                    )
+                logger.info(
+                    "webhook deliveries %s handled together in %.1fms",
+                    [c.delivery_id for c in claims],
+                    (time.perf_counter() - started) * 1000,
+                )
             except Exception:  # one delivery's surprise must not sink the others: each on its own
                 logger.exception("webhook deliveries %s failed together; one by one", [c.delivery_id for c in claims])
                 problems = {}

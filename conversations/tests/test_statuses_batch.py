@@ -304,3 +304,23 @@ class TestStatementCount:
         assert counts[0] == counts[1]
         with schema_context(SCHEMA):
             assert {m.status for m in Message.objects.filter(pk__in=[m.pk for m in messages])} == {"delivered"}
+
+
+def test_a_relay_task_takes_other_pending_deliveries_along(db, tenants_setup, django_capture_on_commit_callbacks):
+    """``take_pending``: the first worker free stores the backlog together; the tasks that
+    announced it find nothing to do. Failed deliveries wait for their backoff (the sweeper's)."""
+    with schema_context(SCHEMA):
+        message = outbound(wamid=unique_wamid())
+    WebhookDelivery.objects.filter(state=WebhookDelivery.State.PENDING).update(state=WebhookDelivery.State.PROCESSED)
+    failed = status_delivery(message.wamid, "read")
+    WebhookDelivery.objects.filter(pk=failed).update(state=WebhookDelivery.State.FAILED)
+    announced = status_delivery(message.wamid, "sent")
+    backlog = [status_delivery(message.wamid, "delivered") for _ in range(3)]
+    with django_capture_on_commit_callbacks(execute=True):
+        assert inbound_deliveries_process(delivery_ids=[announced], take_pending=2) == 3
+        assert inbound_deliveries_process(delivery_ids=[backlog[0]], take_pending=24) == 1
+        assert inbound_deliveries_process(delivery_ids=backlog, take_pending=24) == 0
+    states = dict(WebhookDelivery.objects.filter(pk__in=[failed, announced, *backlog]).values_list("pk", "state"))
+    assert states == {failed: "failed", announced: "processed", **dict.fromkeys(backlog, "processed")}
+    with schema_context(SCHEMA):
+        assert Message.objects.get(pk=message.pk).status == MessageStatus.DELIVERED

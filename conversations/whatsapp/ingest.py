@@ -82,10 +82,16 @@ _CLAIM_SQL = (
 )
 # The claim of a relay batch in one statement (issue 13 §1); in id order, so two batches
 # sharing deliveries lock them in the same order.
+# With ``take_pending``, other pending deliveries come along (the oldest first): whichever
+# worker runs first takes the backlog in one go, and the tasks announcing those deliveries
+# find them done. SKIP LOCKED everywhere: a claim never waits, so claims cannot deadlock.
 _CLAIM_MANY_SQL = (
-    f"UPDATE {_TABLE} SET attempts = attempts + 1 WHERE id IN ("
-    f"SELECT id FROM {_TABLE} WHERE id = ANY(%s) AND state <> 'processed' ORDER BY id FOR UPDATE SKIP LOCKED"
-    ") RETURNING id, body, attempts, received_at"
+    f"WITH given AS (SELECT id FROM {_TABLE} WHERE id = ANY(%(ids)s) AND state <> 'processed' "
+    "ORDER BY id FOR UPDATE SKIP LOCKED), "
+    f"more AS (SELECT id FROM {_TABLE} WHERE state = 'pending' AND id <> ALL(%(ids)s) "
+    "ORDER BY id LIMIT %(more)s FOR UPDATE SKIP LOCKED) "
+    f"UPDATE {_TABLE} SET attempts = attempts + 1 WHERE id IN (SELECT id FROM given UNION ALL SELECT id FROM more) "
+    "RETURNING id, body, attempts, received_at"
 )
 # Failed deliveries come back after 30 s, 60 s, 120 s … (at most an hour) until MAX_ATTEMPTS.
 _DUE_SQL = (
@@ -235,7 +241,7 @@ def delivery_process(*, delivery_id: int) -> bool:
     return inbound_delivery_process(delivery_id=delivery_id)
 
 
-def deliveries_process(*, delivery_ids: list[int]) -> int:
+def deliveries_process(*, delivery_ids: list[int], take_pending: int = 0) -> int:
     """Claim, parse and route stored deliveries together: ``inbound_deliveries_process``.
 
     The relay's batches come here (``webhook_process_batch_task``); same forwarding import
@@ -243,7 +249,7 @@ def deliveries_process(*, delivery_ids: list[int]) -> int:
     """
     from conversations.services.inbound import inbound_deliveries_process
 
-    return inbound_deliveries_process(delivery_ids=delivery_ids)
+    return inbound_deliveries_process(delivery_ids=delivery_ids, take_pending=take_pending)
 
 
 @dataclass(frozen=True)
@@ -271,12 +277,13 @@ def delivery_claim(*, delivery_id: int) -> Claim | None:
     return Claim(delivery_id, bytes(row[0]), row[1], int(row[2].timestamp()))
 
 
-def deliveries_claim(*, delivery_ids: list[int]) -> list[Claim]:
+def deliveries_claim(*, delivery_ids: list[int], take_pending: int = 0) -> list[Claim]:
     """``delivery_claim`` for many deliveries in one statement, in id order; those done,
-    taken by another worker or gone are left out. Call inside a transaction, then
+    taken by another worker or gone are left out, and up to ``take_pending`` other pending
+    deliveries (oldest first) are claimed too. Call inside a transaction, then
     ``deliveries_finish`` in the same transaction."""
     with connection.cursor() as cursor:
-        cursor.execute(_CLAIM_MANY_SQL, (sorted(set(delivery_ids)),))
+        cursor.execute(_CLAIM_MANY_SQL, {"ids": sorted(set(delivery_ids)), "more": max(take_pending, 0)})
         rows = cursor.fetchall()
     return sorted(
         (Claim(row[0], bytes(row[1]), row[2], int(row[3].timestamp())) for row in rows), key=lambda c: c.delivery_id

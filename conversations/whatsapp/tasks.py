@@ -30,7 +30,9 @@ def webhook_process_task(delivery_id: int) -> None:
 def webhook_process_batch_task(delivery_ids: list[int]) -> None:
     """Process deliveries announced together by the relay or the sweeper, together (re-runnable:
     the delivery rows are claimed; ``ingest.deliveries_process``)."""
-    ingest.deliveries_process(delivery_ids=delivery_ids)
+    # Room left in the batch goes to other pending deliveries: under a burst the first free
+    # worker stores the backlog together, and the tasks that announced it find it done.
+    ingest.deliveries_process(delivery_ids=delivery_ids, take_pending=BATCH_SIZE - len(delivery_ids))
 
 
 @shared_task(ignore_result=True)
