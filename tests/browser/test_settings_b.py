@@ -105,4 +105,11 @@ def test_connect_a_number_against_the_sandbox(page: Page, stack, shoot):
     numbers = page.get_by_role("list", name="Connected numbers")
     expect(numbers).to_contain_text(phone_number_id)
     expect(numbers).not_to_contain_text("good-token")
+    row = numbers.get_by_role("listitem").filter(has_text=phone_number_id)
+    expect(row).to_contain_text(re.compile(r"Meta says\s+Connected\s+· quality\s+High"))
+    # Meta lowers the number's quality rating: "Check with Meta" shows it.
+    stack.sandbox.register_number(phone_number_id, "good-token", quality_rating="YELLOW")
+    row.get_by_role("button", name="Check +15550004242 with Meta").click()
+    expect(page.get_by_role("status").filter(has_text="Checked")).to_contain_text("quality YELLOW")
+    expect(numbers.get_by_role("listitem").filter(has_text=phone_number_id)).to_contain_text("quality Medium")
     shoot(page, "settings-numbers")
