@@ -135,6 +135,43 @@ def test_the_fuzzed_schema_is_the_served_one(alpha):
     assert response.json() == SPEC
 
 
+# What the fuzzing found, pinned one by one (each failed before its fix).
+
+
+def test_an_api_url_that_matches_no_route_is_a_json_404(alpha):
+    client = Client(HTTP_HOST=alpha.domain.domain)
+    response = client.get("/api/documents/not-a-number/")
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json" and response.json()["error"] == "not_found"
+    assert client.get("/no-such-page/")["Content-Type"].startswith("text/html")  # pages keep Django's page
+
+
+def test_the_schema_answers_an_unknown_format_in_json(alpha):
+    response = Client(HTTP_HOST=alpha.domain.domain).get("/api/schema/", {"format": "AAA"})
+    assert response.status_code == 404 and response["Content-Type"] == "application/json"
+
+
+def test_a_trigger_delay_no_date_can_hold_is_422(alpha):
+    response = Client(HTTP_HOST=alpha.domain.domain).post(
+        "/api/workflows/trigger/",
+        {"trigger": "fuzz", "phone": "+919812345678", "delayMinutes": -6.9e16},
+        content_type="application/json",
+        headers={"X-Api-Key": alpha.api_key.raw_key, "X-Client-Code": ALPHA["client_code"]},
+    )
+    assert response.status_code == 422 and "delayMinutes" in response.json()["fields"]
+
+
+def test_the_document_detail_is_declared_as_sent():
+    components = SPEC["components"]["schemas"]
+    detail = components["DocumentDetailOutput"]
+    assert "fields" in detail["properties"] and "fields_" not in detail["properties"]
+    assert "fields" in detail["required"]
+    assert detail["properties"]["reviewed_by"]["nullable"] is True
+    assert components["DocumentFieldOutput"]["properties"]["corrected_by"]["nullable"] is True
+    page = SPEC["paths"]["/api/documents/"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert page["$ref"].endswith("/PaginatedDocumentListOutputList")
+
+
 @pytest.fixture(autouse=True)
 def _graph_is_the_sandbox(settings, graph_sandbox):
     # Template sync calls Meta's Graph API in-process; nothing here may reach the real one.
