@@ -94,6 +94,9 @@ WHATSAPP_GRAPH_TIMEOUT_SECONDS = env.float("WHATSAPP_GRAPH_TIMEOUT_SECONDS", def
 # Share of each number's messages_per_second we use (conversations/ratelimit.py explains why).
 WHATSAPP_THROUGHPUT_SHARE = env.float("WHATSAPP_THROUGHPUT_SHARE", default=0.9)
 WHATSAPP_THROUGHPUT_MAX_WAIT_SECONDS = env.float("WHATSAPP_THROUGHPUT_MAX_WAIT_SECONDS", default=1.0)
+# Graph calls in flight at once per worker process when the engine delivers a batch's replies
+# (outbound_delivery.messages_deliver): each call mostly waits on the network.
+WHATSAPP_SEND_CONCURRENCY = env.int("WHATSAPP_SEND_CONCURRENCY", default=8)
 
 OPENAI_BASE_URL = env.str("OPENAI_BASE_URL", default="https://api.openai.com/v1")
 OPENAI_API_KEY = env.str("OPENAI_API_KEY", default="")

@@ -23,7 +23,7 @@ from conversations.engine import hooks
 from conversations.engine.handoff import remember
 from conversations.models import Bot, Contact, Conversation, Message
 from conversations.services.outbound import DuplicateMessage, enqueue_send, message_send, reply_build, reply_queue
-from conversations.services.outbound_delivery import message_deliver
+from conversations.services.outbound_delivery import messages_deliver
 from templates.rendering import render_context, render_template
 from templates.text import variable_slots
 
@@ -168,26 +168,28 @@ def remember_user(run: Run) -> None:
 
 
 def deliver_replies(message_ids: list[int]) -> None:
-    """Send the fast path's replies now, in order, without another queue hop (issue 9).
+    """Send the fast path's replies now, without another queue hop (issue 9).
 
-    Call after the decision committed. A reply the limiter cannot take within
-    ``ENGINE_INLINE_SEND_MAX_WAIT_SECONDS``, or one that needs a retry, goes to the send
-    queue; one that fails here for any other reason stays ``queued`` for the reconcile
-    sweep. Sends are claimed row by row, so a sweep or a duplicate task never sends twice.
+    Call after the decisions committed. The replies go out together
+    (``outbound_delivery.messages_deliver``: concurrently across conversations, in order
+    within one). A reply the limiter cannot take within ``ENGINE_INLINE_SEND_MAX_WAIT_SECONDS``,
+    or one that needs a retry, goes to the send queue with the later ones of its answer; if
+    the delivery itself fails, every reply still ``queued`` goes to the queue. Sends are
+    claimed row by row, so a sweep or a duplicate task never sends twice.
     """
-    for position, message_id in enumerate(message_ids):
-        try:
-            outcome = message_deliver(message_id=message_id, max_wait=settings.ENGINE_INLINE_SEND_MAX_WAIT_SECONDS)
-            metrics.SENDS.labels(outcome=outcome.result).inc()
-        except Exception:  # the row stays queued: the send queue takes it from here
-            logger.exception("inline send of message %s failed; queueing it", message_id)
-            outcome = None
-        if outcome is None or outcome.retry_in is not None:
-            # This one and every later one of the answer go through the queue, after the wait.
-            countdown = outcome.retry_in if outcome is not None else 0.0
-            for later in message_ids[position:]:
-                enqueue_send(later, countdown=countdown)
-            return
+    if not message_ids:
+        return
+    try:
+        outcomes = messages_deliver(message_ids=message_ids, max_wait=settings.ENGINE_INLINE_SEND_MAX_WAIT_SECONDS)
+    except Exception:  # rows still queued: the send queue takes them from here
+        logger.exception("inline send of messages %s failed; queueing them", message_ids)
+        for message_id in message_ids:
+            enqueue_send(message_id)
+        return
+    for message_id, outcome in zip(message_ids, outcomes, strict=True):
+        metrics.SENDS.labels(outcome=outcome.result).inc()
+        if outcome.retry_in is not None:
+            enqueue_send(message_id, countdown=outcome.retry_in)
 
 
 def _business_name() -> str:

@@ -16,9 +16,13 @@ schema. The caller's side (``message_send``) is ``services.outbound``.
 
 from __future__ import annotations
 
+import contextvars
 import logging
+import os
 import random
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -29,9 +33,9 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from bizmitra import metrics
-from bizmitra.graph_api.client import GraphApiError, GraphClient, GraphTransportError
+from bizmitra.graph_api.client import GraphApiError, GraphClient, GraphError, GraphTransportError
 from conversations.choices import Direction, MessageStatus
-from conversations.models import Message, PendingStatus
+from conversations.models import Contact, Conversation, Message, PendingStatus
 from conversations.ratelimit import (
     PAIR_RATE_LIMIT_CODE,
     PairBackoff,
@@ -40,7 +44,7 @@ from conversations.ratelimit import (
     phone_number_rate,
 )
 from conversations.services.outbound import enqueue_send, opaque_callback_data, publish_status
-from conversations.services.statuses import pending_statuses_apply
+from conversations.services.statuses import pending_statuses_apply, pending_statuses_apply_many
 from tenants.models import PhoneNumber
 
 logger = logging.getLogger(__name__)
@@ -89,35 +93,257 @@ def message_deliver(*, message_id: int, max_wait: float | None = None) -> Delive
         return _refuse_opted_out(message_id) if _opted_out_since(message_id) else DeliveryOutcome("skipped")
     # What the claim changed, without reading the row again (only claims change attempts).
     message.status, message.attempts = MessageStatus.SENDING, message.attempts + 1
+    attempt = _attempt(message, number, max_wait=max_wait)
+    return _settle(message, attempt)
+
+
+def messages_deliver(*, message_ids: list[int], max_wait: float | None = None) -> list[DeliveryOutcome]:
+    """``message_deliver`` for many queued messages at once (the engine's replies to a batch
+    of decisions, issue 9); returns one outcome per id, in order.
+
+    The same steps with the round trips shared: the messages are read and claimed with one
+    statement each, the Graph calls go out concurrently on the send threads
+    (``WHATSAPP_SEND_CONCURRENCY``) — the messages of one conversation one after the other,
+    in order, and none after one that will be tried again — and the sent ones are recorded
+    with one statement. Everything else (a refusal, an error, a rate limit) is settled row
+    by row exactly as ``message_deliver`` does. No database work happens on the send threads.
+    """
+    if len(message_ids) < 2:
+        return [message_deliver(message_id=message_id, max_wait=max_wait) for message_id in message_ids]
+    messages = {
+        message.pk: message
+        for message in Message.objects.filter(pk__in=message_ids, direction=Direction.OUTBOUND).select_related(
+            "conversation__contact"
+        )
+    }
+    outcomes: dict[int, DeliveryOutcome] = {}
+    ready: list[tuple[Message, PhoneNumber]] = []
+    for message_id in dict.fromkeys(message_ids):
+        message = messages.get(message_id)
+        if message is None or message.status != MessageStatus.QUEUED or message.wamid:
+            outcomes[message_id] = DeliveryOutcome("skipped")
+        elif message.conversation.contact.opted_out_at is not None and not message.allow_opted_out:
+            outcomes[message_id] = _refuse_opted_out(message_id)
+        else:
+            number = _sending_number(message.conversation.phone_number_id)
+            if number is None or not number.is_active:
+                outcomes[message_id] = message_deliver(message_id=message_id, max_wait=max_wait)
+            else:
+                ready.append((message, number))
+    claimed = _claim_many([message.pk for message, _ in ready])
+    lanes: dict[int, list[tuple[Message, PhoneNumber]]] = {}
+    for message, number in ready:
+        if message.pk not in claimed:
+            outcomes[message.pk] = (
+                _refuse_opted_out(message.pk) if _opted_out_since(message.pk) else DeliveryOutcome("skipped")
+            )
+            continue
+        message.status, message.attempts = MessageStatus.SENDING, message.attempts + 1
+        lanes.setdefault(message.conversation_id, []).append((message, number))
+    lane_attempts = _send_concurrently(list(lanes.values()), max_wait=max_wait)
+    sent = [(message, attempt.wamid) for lane in lane_attempts for message, attempt in lane if attempt.kind == "sent"]
+    for message, wamid in sent:
+        logger.info("message %s sent as %s", message.pk, wamid, extra={"wamid": wamid})
+    _record_sent_many(sent)
+    for lane in lane_attempts:
+        held_for: float | None = None
+        for message, attempt in lane:
+            if attempt.kind == "sent":
+                outcomes[message.pk] = DeliveryOutcome("sent")
+            elif attempt.kind == "held":
+                # Behind one of its own answer that will be tried again: it follows that one.
+                _unclaim(message.pk)
+                outcomes[message.pk] = DeliveryOutcome("held", retry_in=held_for or 0.0)
+            else:
+                outcomes[message.pk] = _settle(message, attempt)
+                if attempt.stops_lane:
+                    held_for = outcomes[message.pk].retry_in or 0.0
+    return [outcomes[message_id] for message_id in message_ids]
+
+
+def _send_concurrently(
+    lanes: list[list[tuple[Message, PhoneNumber]]], *, max_wait: float | None
+) -> list[list[tuple[Message, _Attempt]]]:
+    """Each lane (one conversation's messages, in order) on a send thread; a lane stops at
+    the first message that will be tried again, the rest marked ``not_tried``."""
+
+    def run_lane(lane: list[tuple[Message, PhoneNumber]]) -> list[tuple[Message, _Attempt]]:
+        done: list[tuple[Message, _Attempt]] = []
+        stopped = False
+        for message, number in lane:
+            if stopped:
+                done.append((message, _Attempt("held")))
+                continue
+            try:
+                attempt = _attempt(message, number, max_wait=max_wait)
+            except Exception as exc:  # a bug must not lose the lane: the call may have gone out
+                logger.exception("send of message %s failed unexpectedly", message.pk)
+                attempt = _Attempt("transport_error", error=GraphTransportError(str(exc)[:500]))
+            done.append((message, attempt))
+            stopped = attempt.stops_lane
+        return done
+
+    if len(lanes) == 1:
+        return [run_lane(lanes[0])]
+    # Each lane runs in a copy of this context: its log lines keep the request id and tenant.
+    futures = [_send_pool().submit(contextvars.copy_context().run, run_lane, lane) for lane in lanes]
+    return [future.result() for future in futures]
+
+
+_pool: ThreadPoolExecutor | None = None
+_pool_pid = 0
+_pool_lock = threading.Lock()
+
+
+def _send_pool() -> ThreadPoolExecutor:
+    # One pool per process, made after the worker forked (threads do not survive a fork).
+    global _pool, _pool_pid
+    with _pool_lock:
+        if _pool is None or _pool_pid != os.getpid():
+            _pool = ThreadPoolExecutor(max_workers=settings.WHATSAPP_SEND_CONCURRENCY, thread_name_prefix="graph-send")
+            _pool_pid = os.getpid()
+        return _pool
+
+
+def _claim_many(message_ids: list[int]) -> set[int]:
+    """``_claim`` for many rows in one statement; returns the ids claimed."""
+    if not message_ids:
+        return set()
+    now = timezone.now()
+    message_table = Message._meta.db_table
+    conversation_table = Conversation._meta.db_table
+    contact_table = Contact._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {message_table} AS m SET status = %s, sending_started_at = %s, attempts = m.attempts + 1,"
+            " next_attempt_at = NULL, updated_at = %s"
+            f" FROM {conversation_table} AS c JOIN {contact_table} AS ct ON ct.id = c.contact_id"
+            " WHERE m.id = ANY(%s) AND c.id = m.conversation_id AND m.status = %s AND m.direction = %s"
+            " AND m.wamid IS NULL AND (ct.opted_out_at IS NULL OR m.allow_opted_out)"
+            " RETURNING m.id",
+            [MessageStatus.SENDING, now, now, message_ids, MessageStatus.QUEUED, Direction.OUTBOUND],
+        )
+        return {row[0] for row in cursor.fetchall()}
+
+
+def _record_sent_many(sent: list[tuple[Message, str]]) -> None:
+    """``_record_sent`` for many rows: the wamids in one statement, the parked statuses of all
+    of them in one transaction; a row that a status webhook reconciled first goes row by row."""
+    if not sent:
+        return
+    now = timezone.now()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {Message._meta.db_table} AS m SET status = %s, wamid = v.wamid, sent_at = %s,"
+            " error_code = NULL, error_title = '', error_details = '', updated_at = %s"
+            " FROM unnest(%s::bigint[], %s::text[]) AS v(id, wamid)"
+            " WHERE m.id = v.id AND m.status = ANY(%s) AND m.wamid IS NULL RETURNING m.id",
+            [
+                MessageStatus.SENT,
+                now,
+                now,
+                [message.pk for message, _ in sent],
+                [wamid for _, wamid in sent],
+                [MessageStatus.SENDING, MessageStatus.QUEUED],
+            ],
+        )
+        updated = {row[0] for row in cursor.fetchall()}
+    recorded = []
+    for message, wamid in sent:
+        if message.pk in updated:
+            message.status, message.wamid, message.sent_at = MessageStatus.SENT, wamid, now
+            recorded.append(message)
+        else:
+            _record_sent(message, wamid=wamid)
+    pending_statuses_apply_many(messages=recorded)
+    for message in recorded:
+        publish_status(message, MessageStatus.SENT)
+
+
+@dataclass(frozen=True, slots=True)
+class _Attempt:
+    """What one claimed message's turn at the Graph API gave: no database in it, so it can
+    run on a send thread (``messages_deliver``); ``_settle`` records it."""
+
+    # "sent", "pair_wait", "throttled", "api_error", "transport_error", "not_tried" (the
+    # limiter was unreachable) or "held" (behind one of its conversation's messages that
+    # stopped the lane: not tried).
+    kind: str
+    wamid: str = ""
+    wait: float = 0.0
+    error: GraphError | None = None
+
+    @property
+    def stops_lane(self) -> bool:
+        """Whether the later messages of the same answer must wait for this one: it will be
+        tried again (a retry, a rate limit), and they must not overtake it."""
+        if self.kind in ("pair_wait", "throttled", "not_tried", "held"):
+            return True
+        if self.kind == "api_error":
+            return self.error.retryable
+        if self.kind == "transport_error":
+            return not _in_doubt(self.error)
+        return False
+
+
+def _in_doubt(exc: GraphTransportError) -> bool:
+    # No answer after the request went out (timeout, dropped connection): Meta may have it.
+    return exc.maybe_processed and (exc.http_status is None or exc.http_status < 400)
+
+
+def _attempt(message: Message, number: PhoneNumber, *, max_wait: float | None) -> _Attempt:
+    """The pair backoff, a throughput slot and the Graph call for one claimed message."""
+    phone_number_id = message.conversation.phone_number_id
+    payload = {**message.payload, "biz_opaque_callback_data": opaque_callback_data(message.pk)}
+    recipient = str(payload.get("to") or message.conversation.contact_id)
+    try:
+        # Meta's pair rate limit (131056) holds one recipient, not the number: a message to a
+        # recipient being backed off waits for that, and nobody else's sends slow down.
+        pair_wait = PairBackoff().wait(phone_number_id, recipient)
+        if pair_wait > 0:
+            return _Attempt("pair_wait", wait=pair_wait)
+        # The throughput slot is taken last, right before the call (see ratelimit.acquire).
+        reservation = ThroughputLimiter().acquire(
+            phone_number_limiter_name(phone_number_id),
+            rate=phone_number_rate(number.messages_per_second),
+            max_wait=settings.WHATSAPP_THROUGHPUT_MAX_WAIT_SECONDS if max_wait is None else max_wait,
+        )
+    except Exception:  # Redis trouble before anything went out: hand the claim back
+        logger.exception("message %s: no throughput slot (limiter unreachable)", message.pk)
+        return _Attempt("not_tried", wait=1.0)
+    if not reservation.granted:
+        # Not an attempt: hand the row back to the queue; the task returns when a slot is near.
+        return _Attempt("throttled", wait=max(reservation.wait, 0.05))
     client = GraphClient(
         base_url=settings.WHATSAPP_GRAPH_URL,
         api_version=settings.WHATSAPP_API_VERSION,
         access_token=number.access_token,
         timeout=settings.WHATSAPP_GRAPH_TIMEOUT_SECONDS,
     )
-    payload = {**message.payload, "biz_opaque_callback_data": opaque_callback_data(message_id)}
-    recipient = str(payload.get("to") or message.conversation.contact_id)
-    # Meta's pair rate limit (131056) holds one recipient, not the number: a message to a
-    # recipient being backed off waits for that, and nobody else's sends slow down.
-    pair_wait = PairBackoff().wait(phone_number_id, recipient)
-    if pair_wait > 0:
-        _unclaim(message_id, due_in=pair_wait)
-        return DeliveryOutcome("pair_wait", retry_in=pair_wait)
-    # The throughput slot is taken last, right before the call (see ratelimit.acquire).
-    reservation = ThroughputLimiter().acquire(
-        phone_number_limiter_name(phone_number_id),
-        rate=phone_number_rate(number.messages_per_second),
-        max_wait=settings.WHATSAPP_THROUGHPUT_MAX_WAIT_SECONDS if max_wait is None else max_wait,
-    )
-    if not reservation.granted:
-        # Not an attempt: hand the row back to the queue; the task returns when a slot is near.
-        _unclaim(message_id)
-        return DeliveryOutcome("throttled", retry_in=max(reservation.wait, 0.05))
     try:
         result = client.send_message(phone_number_id, payload)
     except GraphApiError as exc:
+        return _Attempt("api_error", error=exc)
+    except GraphTransportError as exc:
+        return _Attempt("transport_error", error=exc)
+    return _Attempt("sent", wamid=result.wamid)
+
+
+def _settle(message: Message, attempt: _Attempt) -> DeliveryOutcome:
+    """Record what ``attempt`` gave on the claimed row (the caller's thread: the database)."""
+    message_id = message.pk
+    if attempt.kind == "pair_wait":
+        _unclaim(message_id, due_in=attempt.wait)
+        return DeliveryOutcome("pair_wait", retry_in=attempt.wait)
+    if attempt.kind in ("throttled", "not_tried"):
+        _unclaim(message_id)
+        return DeliveryOutcome(attempt.kind, retry_in=attempt.wait)
+    if attempt.kind == "api_error":
+        exc = attempt.error
         metrics.graph_error(exc.code)
         if exc.code == PAIR_RATE_LIMIT_CODE:
+            phone_number_id = message.conversation.phone_number_id
+            recipient = str(message.payload.get("to") or message.conversation.contact_id)
             delay = PairBackoff().hit(phone_number_id, recipient)
             return _record_retryable(
                 message, code=exc.code, title=exc.title, details=exc.details or exc.message, delay=delay
@@ -126,12 +352,12 @@ def message_deliver(*, message_id: int, max_wait: float | None = None) -> Delive
             return _record_retryable(message, code=exc.code, title=exc.title, details=exc.details or exc.message)
         _record_failure(message_id, code=exc.code, title=exc.title, details=exc.details or exc.message)
         return DeliveryOutcome("failed")
-    except GraphTransportError as exc:
+    if attempt.kind == "transport_error":
+        exc = attempt.error
         metrics.graph_error(None)
-        if exc.maybe_processed and (exc.http_status is None or exc.http_status < 400):
-            # No answer after the request went out (timeout, dropped connection): Meta may
-            # have accepted it. Leave the row in `sending` for the status webhook (which
-            # carries our opaque data) or, failing that, messages_reconcile to settle.
+        if _in_doubt(exc):
+            # Leave the row in `sending` for the status webhook (which carries our opaque
+            # data) or, failing that, messages_reconcile to settle.
             Message.objects.filter(pk=message_id, status=MessageStatus.SENDING).update(
                 error_title=NO_ANSWER_TITLE, error_details=str(exc)[:2000]
             )
@@ -139,8 +365,8 @@ def message_deliver(*, message_id: int, max_wait: float | None = None) -> Delive
             return DeliveryOutcome("in_doubt")
         title = f"HTTP {exc.http_status}" if exc.http_status else "Network error"
         return _record_retryable(message, code=None, title=title, details=str(exc))
-    logger.info("message %s sent as %s", message_id, result.wamid, extra={"wamid": result.wamid})
-    _record_sent(message, wamid=result.wamid)
+    logger.info("message %s sent as %s", message_id, attempt.wamid, extra={"wamid": attempt.wamid})
+    _record_sent(message, wamid=attempt.wamid)
     return DeliveryOutcome("sent")
 
 

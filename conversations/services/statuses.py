@@ -159,6 +159,18 @@ def pending_statuses_apply(*, message: Message) -> None:
     _apply_all(_pending_take({message.wamid: message.pk}))
 
 
+@transaction.atomic
+def pending_statuses_apply_many(*, messages: list[Message]) -> None:
+    """``pending_statuses_apply`` for many just-sent messages (the engine's batch delivery):
+    their wamids locked with one statement, their parked statuses taken with one more."""
+    message_ids = {message.wamid: message.pk for message in messages if message.wamid}
+    if not message_ids:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(_LOCK_ALL_SQL, (_LOCK_CLASS, list(message_ids)))
+    _apply_all(_pending_take(message_ids))
+
+
 def _pending_take(message_ids: dict[str, int]) -> defaultdict[int, list[_Report]]:
     """What was parked for these wamids (now recorded: message id by wamid), taken off the park
     in one statement."""
