@@ -45,14 +45,31 @@ def fold(text: str) -> str:
 def normalise(text: str) -> str:
     """``fold`` plus punctuation and emoji turned into single spaces: the form keyword
     rules compare. Letters, digits and spacing marks (Devanagari vowel signs) are kept."""
+    # Every text rule normalises the same customer text (and its own pattern) for each
+    # message: short ones are cached (issue 9: a tenth of a rule decision's CPU before);
+    # long ones are not, so a flood of long texts cannot fill memory.
+    text = text or ""
+    return _normalise_cached(text) if len(text) <= NORMALISE_CACHE_MAX_CHARS else _normalise(text)
+
+
+NORMALISE_CACHE_MAX_CHARS = 200
+
+
+@lru_cache(maxsize=4096)
+def _normalise_cached(text: str) -> str:
+    return _normalise(text)
+
+
+def _normalise(text: str) -> str:
     folded = fold(text)
     kept = [ch if ch.isalnum() or unicodedata.category(ch).startswith("M") else " " for ch in folded]
     return " ".join("".join(kept).split())
 
 
-def keywords(pattern: str) -> list[str]:
+@lru_cache(maxsize=1024)  # patterns are few and short (staff write them)
+def keywords(pattern: str) -> tuple[str, ...]:
     """The normalised, non-empty keywords of a comma-separated keyword pattern."""
-    return [kw for kw in (normalise(part) for part in (pattern or "").split(",")) if kw]
+    return tuple(kw for kw in (normalise(part) for part in (pattern or "").split(",")) if kw)
 
 
 def keyword_equals(text: str, pattern: str) -> bool:
