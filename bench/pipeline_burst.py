@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -108,6 +109,7 @@ def run(stack: Stack, sandbox, args) -> None:
                 statuses.append(stack.post_webhook(payload, client))
 
     before = len(sandbox.sent_messages)
+    cpu_before, bench_before = stack.cpu_seconds(), _own_cpu()
     t0 = time.monotonic()
     threads = [threading.Thread(target=poster) for _ in range(args.posters)]
     for thread in threads:
@@ -147,6 +149,7 @@ def run(stack: Stack, sandbox, args) -> None:
     t_replied = wait(
         lambda: len(sandbox.sent_messages) - before >= args.messages, args.timeout, "a reply to every message"
     )
+    cpu_after, bench_after = stack.cpu_seconds(), _own_cpu()
     time.sleep(5 if not args.faults else 30)  # late duplicates would show up here
     sent = sandbox.sent_messages[before:]
 
@@ -180,6 +183,17 @@ def run(stack: Stack, sandbox, args) -> None:
     print(f"unanswered                     {missing}")
     if faults_at is not None:
         print(f"settled after the last fault   {t_replied - last_fault:.2f} s")
+    else:
+        # Where the CPU went, per reply: independent of how busy the rest of the machine is.
+        used = {name: cpu_after.get(name, 0.0) - cpu_before.get(name, 0.0) for name in cpu_after}
+        used["bench (sandbox, posters)"] = bench_after - bench_before
+        shares = "  ".join(f"{name} {seconds * 1000 / args.messages:.2f}" for name, seconds in used.items())
+        print(f"CPU ms per reply               {sum(used.values()) * 1000 / args.messages:.2f}  ({shares})")
+
+
+def _own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def queries_per_decision(stack: Stack) -> None:

@@ -173,6 +173,31 @@ class Stack:
             raise RuntimeError(f"manage.py {args[0]} failed:\n{done.stdout}\n{done.stderr}")
         return done
 
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU seconds (user + system) used so far by each Procfile process with its children
+        (each runs in a session of its own), and by the PostgreSQL backends connected to this
+        stack's database. Backends that have exited are not counted."""
+        tick = os.sysconf("SC_CLK_TCK")
+        sessions = {proc.pid: name for name, proc in self.procs.items() if proc.poll() is None}
+        used: dict[str, float] = dict.fromkeys([*sessions.values(), "postgres"], 0.0)
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+                with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
+                    command = cmdline.read().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            seconds = (int(fields[11]) + int(fields[12])) / tick
+            session = int(fields[3])
+            if session in sessions:
+                used[sessions[session]] += seconds
+            elif command.startswith("postgres: ") and f" {self.name} " in command:
+                used["postgres"] += seconds
+        return used
+
     # -- processes ------------------------------------------------------------------------
 
     def process_start(self, name: str) -> subprocess.Popen:
