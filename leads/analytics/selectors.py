@@ -66,11 +66,21 @@ class DateRange:
         return [self.first + timedelta(days=i) for i in range((self.last - self.first).days + 1)]
 
 
+# Days outside these years cannot hold messages, and near year 1 or 9999 the tenant's time zone
+# would push the range's instants out of what datetime can hold (a 500, found by schemathesis).
+FIRST_YEAR, LAST_YEAR = 2000, 2100
+
+
 def _parse_day(value: str, field: str) -> date:
     try:
-        return date.fromisoformat(value.strip())
+        day = date.fromisoformat(value.strip())
     except ValueError:
         raise ValidationFailed(f"'{value}' is not a date.", fields={field: ["Use a date like 2026-03-01."]}) from None
+    if not FIRST_YEAR <= day.year <= LAST_YEAR:
+        raise ValidationFailed(
+            f"'{value}' is out of range.", fields={field: [f"Pick a day between {FIRST_YEAR} and {LAST_YEAR}."]}
+        )
+    return day
 
 
 def analytics_range(

@@ -162,6 +162,9 @@ def test_api_key_clients_read_analytics_and_anonymous_ones_do_not(seeded):
         ({"from": "yesterday"}, "from"),
         ({"from": "2025-02-01", "to": "2025-01-01"}, "to"),
         ({"from": "2023-01-01", "to": "2025-01-01"}, "from"),
+        ({"from": "0001-01-01", "to": "0001-01-01"}, "from"),
+        ({"to": "0001-01-01"}, "to"),
+        ({"from": "9999-12-31", "to": "9999-12-31"}, "from"),
     ],
 )
 def test_bad_ranges_are_422_naming_the_field(alpha, db, params, field):
