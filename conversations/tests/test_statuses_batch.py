@@ -10,11 +10,10 @@ import json
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from django.utils import timezone
 from django_tenants.utils import schema_context
 
-from conversations.choices import Direction, MessageStatus, MessageType
-from conversations.models import Contact, Conversation, Message, PendingStatus
+from conversations.choices import MessageStatus
+from conversations.models import Message, PendingStatus
 from conversations.services.inbound import inbound_deliveries_process
 from conversations.services.statuses import pending_statuses_apply, statuses_apply
 from conversations.tests.inbound_support import (
@@ -26,6 +25,7 @@ from conversations.tests.inbound_support import (
     unique_wa_id,
     unique_wamid,
 )
+from conversations.tests.test_statuses import outbound
 from conversations.whatsapp import ingest
 from conversations.whatsapp.models import UnroutedEvent, WebhookDelivery
 from conversations.whatsapp.parsing import StatusUpdate
@@ -41,21 +41,6 @@ def _clear_events():
     recorder.clear()
     yield
     recorder.clear()
-
-
-def outbound(*, wamid: str | None = None, status: str = MessageStatus.SENDING) -> Message:
-    """An outbound message as the send queue leaves it (call inside Alpha's schema)."""
-    person = Contact.objects.create(wa_id=unique_wa_id())
-    conversation = Conversation.objects.create(contact=person, phone_number_id=ALPHA["phone_number_id"])
-    return Message.objects.create(
-        conversation=conversation,
-        direction=Direction.OUTBOUND,
-        type=MessageType.TEXT,
-        body="Your order is on its way",
-        wamid=wamid,
-        status=status,
-        timestamp=timezone.now(),
-    )
 
 
 def stored(payload: dict) -> int:
