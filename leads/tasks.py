@@ -74,6 +74,6 @@ def leads_fanout_task(*, job: str) -> int:
 def lead_signals_score_task(*, message_ids: list[int]) -> int:
     """Score inbound messages for their senders' leads (tenant schema; re-runnable: a signal
     is recorded once per message and kind)."""
-    from leads.services import lead_signals_from_message
+    from leads.services import lead_signals_from_messages
 
-    return sum(len(lead_signals_from_message(message_id=message_id)) for message_id in message_ids)
+    return len(lead_signals_from_messages(message_ids=message_ids))

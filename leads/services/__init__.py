@@ -12,7 +12,7 @@ from leads.services.follow_ups import lead_follow_up_send, lead_follow_ups_due, 
 from leads.services.leads import lead_capture, lead_create, lead_transition, lead_update
 from leads.services.notifications import notification_mark_read
 from leads.services.periodic import leads_periodic_tasks_ensure
-from leads.services.scoring import lead_signal_record, lead_signals_from_message
+from leads.services.scoring import lead_signal_record, lead_signals_from_message, lead_signals_from_messages
 
 __all__ = [
     "BulkResult",
@@ -28,6 +28,7 @@ __all__ = [
     "lead_follow_ups_due",
     "lead_signal_record",
     "lead_signals_from_message",
+    "lead_signals_from_messages",
     "lead_sla_check",
     "lead_transition",
     "lead_update",

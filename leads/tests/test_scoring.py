@@ -130,3 +130,36 @@ class TestInboundMessages:
         _receive(make_message(contact=contact, body="hello again"))
         lead = Lead.objects.get(contact=contact)
         assert lead.source == "whatsapp" and lead.score == SIGNAL_POINTS["reply"]
+
+
+class TestWebhookPartScoredTogether:
+    """A stored part's messages are scored in one task with a few statements (issue 9)."""
+
+    def test_a_part_from_senders_without_leads_takes_three_statements(self, in_alpha, django_assert_max_num_queries):
+        ids = [make_message(contact=make_contact(), body=f"hi {n}").pk for n in range(30)]
+        with django_assert_max_num_queries(3):  # messages + contacts, their leads, the settings
+            assert lead_signals_score_task.apply(kwargs={"message_ids": ids}).get() == 0
+        assert not Lead.objects.exists()
+
+    def test_a_mixed_part_scores_each_message_of_a_lead_once(self, in_alpha):
+        with_lead, without = make_contact(), make_contact()
+        lead = _lead_for(with_lead)
+        first = make_message(contact=with_lead, body="hello")
+        second = make_message(contact=with_lead, body="what is the price?")
+        stranger = make_message(contact=without, body="hi")
+        ids = [second.pk, stranger.pk, first.pk]
+        assert lead_signals_score_task.apply(kwargs={"message_ids": ids}).get() == 3
+        assert lead_signals_score_task.apply(kwargs={"message_ids": ids}).get() == 0  # a redelivered part
+        kinds = sorted(LeadSignal.objects.filter(lead=lead).values_list("kind", flat=True))
+        assert kinds == ["pricing_intent", "reply", "reply"]
+        assert not Lead.objects.filter(contact=without).exists()
+
+    def test_with_lead_creation_on_each_new_sender_gets_one_lead(self, in_alpha):
+        settings = lead_settings_get()
+        settings.create_leads_from_messages = True
+        settings.save()
+        contact = make_contact()
+        ids = [make_message(contact=contact, body=body).pk for body in ("hi", "there")]
+        lead_signals_score_task.apply(kwargs={"message_ids": ids})
+        lead = Lead.objects.get(contact=contact)
+        assert lead.score == 2 * SIGNAL_POINTS["reply"]
