@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from datetime import time
 from zoneinfo import available_timezones
 
 from django.conf import settings
@@ -32,6 +33,7 @@ from conversations.models import (
 )
 from conversations.selectors import user_is_owner
 from tenants.models import PhoneNumber, Tenant
+from tenants.selectors import tenant_timezone_name
 
 WEEKDAYS = [(value, label) for value, label in WorkingHours.Weekday.choices]
 
@@ -51,27 +53,77 @@ def timezone_choices() -> list[str]:
     return sorted(available_timezones())
 
 
-def hours_text(rows) -> str:
-    """A day's intervals as the form shows them: ``09:00–13:00, 14:00–18:00``; empty: closed."""
-    return ", ".join(f"{row.opens_at:%H:%M}–{row.closes_at:%H:%M}" for row in rows)
+def _clock(value: time, *, end: bool = False) -> str:
+    return "24:00" if end and value == time(0) else f"{value:%H:%M}"
 
 
-@dataclass
-class BusinessProfile:
-    """What the business profile page shows: the tenant's name and time zone, and the default
-    bot's weekly hours and away message."""
+def day_hours_texts(rows) -> dict[int, str]:
+    """A bot's ``WorkingHours`` rows as the editor shows them, one text per weekday:
+    ``09:00–13:00, 14:00–18:00``; empty: closed. The editor takes no range that closes before
+    it opens, so a stored one past midnight (22:00–02:00, from the admin or the API) is shown
+    split at midnight (``22:00–24:00`` that day, ``00:00–02:00`` the next), which the engine
+    reads the same; a whole day is ``00:00–24:00``."""
+    spans: dict[int, list[tuple[time, time]]] = {value: [] for value, _ in WEEKDAYS}
+    for row in rows:
+        opens, closes = row.opens_at, row.closes_at
+        if closes != time(0) and closes <= opens:
+            spans[row.weekday].append((opens, time(0)))
+            spans[(row.weekday + 1) % 7].append((time(0), closes))
+        else:
+            spans[row.weekday].append((opens, closes))
+    return {
+        weekday: ", ".join(f"{_clock(o)}–{_clock(c, end=True)}" for o, c in sorted(day))
+        for weekday, day in spans.items()
+    }
 
-    name: str
-    timezone: str
-    away_message: str
-    hours_enabled: bool
+
+@dataclass(kw_only=True)
+class BotHours:
+    """One bot's working hours editor (the bot's page and, for the default bot, the business
+    profile): the switch, each weekday's ranges as text, the away message, and their version."""
+
+    bot_id: int | None = None
+    bot_name: str = ""
+    is_default: bool = False
+    zone: str = "UTC"
+    away_message: str = ""
+    hours_enabled: bool = False
     hours: dict[int, str] = field(default_factory=dict)
     version: str = ""
-    bot_id: int | None = None
 
     @property
     def days(self) -> list[tuple[int, str, str]]:
         return [(value, label, self.hours.get(value, "")) for value, label in WEEKDAYS]
+
+
+def bot_hours_get(*, user, bot: Bot) -> BotHours:
+    """``bot``'s working hours as its editor shows them (read fresh: pass a locked row when
+    checking a version before a write)."""
+    owner_check(user)
+    rows = WorkingHours.objects.filter(bot=bot).order_by("weekday", "opens_at")
+    hours = BotHours(
+        bot_id=bot.pk,
+        bot_name=bot.name,
+        is_default=bot.is_default,
+        zone=bot.timezone or tenant_timezone_name(),
+        away_message=bot.away_message,
+        hours_enabled=bot.working_hours_enabled,
+        hours=day_hours_texts(rows),
+    )
+    hours.version = fingerprint(hours.away_message, hours.hours_enabled, sorted(hours.hours.items()))
+    return hours
+
+
+@dataclass(kw_only=True)
+class BusinessProfile:
+    """What the business profile page shows: the tenant's name and time zone, and the default
+    bot's working hours (``hours``), with the other bots, whose hours are on their own pages."""
+
+    name: str
+    timezone: str
+    hours: BotHours
+    other_bots: list[Bot] = field(default_factory=list)
+    version: str = ""
 
 
 def tenant_row() -> Tenant:
@@ -85,19 +137,13 @@ def business_profile_get(*, user, bot: Bot | None = None) -> BusinessProfile:
     owner_check(user)
     bot = bot or bot_default_get()
     tenant = tenant_row()
-    rows = list(WorkingHours.objects.filter(bot=bot).order_by("weekday", "opens_at"))
-    hours = {value: hours_text([r for r in rows if r.weekday == value]) for value, _ in WEEKDAYS}
     profile = BusinessProfile(
         name=tenant.name,
         timezone=tenant.timezone or "UTC",
-        away_message=bot.away_message,
-        hours_enabled=bot.working_hours_enabled,
-        hours=hours,
-        bot_id=bot.pk,
+        hours=bot_hours_get(user=user, bot=bot),
+        other_bots=list(Bot.objects.exclude(pk=bot.pk).order_by("name", "id")),
     )
-    profile.version = fingerprint(
-        profile.name, profile.timezone, profile.away_message, profile.hours_enabled, sorted(hours.items())
-    )
+    profile.version = fingerprint(profile.name, profile.timezone, profile.hours.version)
     return profile
 
 
@@ -201,8 +247,8 @@ def tenant_numbers() -> list:
 
 
 def bot_detail_get(*, user, bot: Bot) -> dict:
-    """What a bot's settings page shows besides the bot: numbers (with who serves each),
-    schedules and the audit trail."""
+    """What a bot's settings page shows besides the bot: its working hours, numbers (with who
+    serves each), schedules and the audit trail."""
     owner_check(user)
     served_by = dict(BotPhoneNumber.objects.values_list("phone_number_id", "bot__name"))
     mine = {link.phone_number_id for link in bot.phone_numbers.all()}
@@ -216,6 +262,7 @@ def bot_detail_get(*, user, bot: Bot) -> dict:
         for n in tenant_numbers()
     ]
     return {
+        "hours": bot_hours_get(user=user, bot=bot),
         "numbers": numbers,
         "schedules": list(BotSchedule.objects.filter(bot=bot).select_related("created_by")[:20]),
         "audit": list(BotAuditLog.objects.filter(bot=bot)[:30]),

@@ -8,10 +8,12 @@ the same form at once exactly one wins and the other is told.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from datetime import datetime, time
 
 from django.db import connection, transaction
 
+from bizmitra.config_cache import config_changed
 from bizmitra.errors import Conflict, NotFound, ValidationFailed
 from conversations.ai.services import ai_settings_update
 from conversations.engine.bots import (
@@ -27,8 +29,10 @@ from conversations.engine.bots import (
 )
 from conversations.models import AIAssistantSettings, Bot, BotAuditLog, WorkingHours
 from conversations.settings_pages.selectors import (
+    BotHours,
     BusinessProfile,
     ai_settings_version,
+    bot_hours_get,
     bot_version,
     business_profile_get,
     owner_check,
@@ -50,7 +54,9 @@ def stale_conflict() -> Conflict:
 
 def hours_parse(text: str) -> list[tuple[time, time]]:
     """``"09:00-13:00, 14:00-18:00"`` → intervals; empty: closed that day. ``ValueError`` with
-    a sentence for the owner when a part is not an interval."""
+    a sentence for the owner when a part is not an interval of that day. 24:00 (or 00:00) as
+    the closing time is midnight; hours past midnight are two ranges, one on each day (the
+    engine joins them), because a range closing before it opens is most often a typo."""
     intervals = []
     for part in filter(None, (p.strip() for p in (text or "").split(","))):
         match = _INTERVAL.match(part)
@@ -59,8 +65,82 @@ def hours_parse(text: str) -> list[tuple[time, time]]:
         h1, m1, h2, m2 = (int(g) if g else 0 for g in match.groups())
         if h1 > 23 or h2 > 24 or m1 > 59 or m2 > 59 or (h2 == 24 and m2):
             raise ValueError(f"'{part}' is not a time of day (00:00 to 23:59).")
-        intervals.append((time(h1, m1), time(0, 0) if h2 == 24 else time(h2, m2)))
+        opens, closes = time(h1, m1), time(0, 0) if h2 == 24 else time(h2, m2)
+        if closes != time(0) and closes <= opens:
+            raise ValueError(
+                f"'{part}' closes {'before' if closes < opens else 'when'} it opens. Past midnight, "
+                "end this day at 24:00 and start the next day at 00:00."
+            )
+        intervals.append((opens, closes))
     return intervals
+
+
+@dataclass(frozen=True)
+class HoursChange:
+    """A checked working hours form: what ``_bot_hours_write`` stores."""
+
+    hours_enabled: bool
+    away_message: str
+    intervals: dict[int, list[tuple[time, time]]]
+
+
+def _bot_hours_clean(
+    *, hours_enabled: bool, away_message: str, hours: dict[int, str]
+) -> tuple[HoursChange, dict[str, list[str]]]:
+    """The form's values checked: the change, and a message for each bad field
+    (``hours_<weekday>``, ``away_message``); one home for both pages that edit hours."""
+    fields: dict[str, list[str]] = {}
+    intervals: dict[int, list[tuple[time, time]]] = {}
+    for weekday, text in hours.items():
+        try:
+            intervals[weekday] = hours_parse(text)
+        except ValueError as exc:
+            fields[f"hours_{weekday}"] = [str(exc)]
+    away_message = (away_message or "").strip()
+    if len(away_message) > AWAY_MESSAGE_MAX:
+        fields["away_message"] = [f"At most {AWAY_MESSAGE_MAX} characters (WhatsApp's limit)."]
+    elif hours_enabled and not away_message:
+        fields["away_message"] = ["Customers who write outside your hours get this message: write one."]
+    if hours_enabled and not any(intervals.values()) and not any(k.startswith("hours_") for k in fields):
+        fields["hours_0"] = ["Give the hours of at least one day, or switch working hours off."]
+    return HoursChange(bool(hours_enabled), away_message, intervals), fields
+
+
+def _bot_hours_write(*, bot: Bot, change: HoursChange, by) -> None:
+    """Store a checked change on ``bot`` (locked by the caller) and tell every process: the
+    engine's bot snapshots are rebuilt before its next decision."""
+    bot.away_message = change.away_message or bot.away_message
+    bot.working_hours_enabled = change.hours_enabled
+    bot.save(update_fields=["away_message", "working_hours_enabled", "updated_at"])
+    WorkingHours.objects.filter(bot=bot).delete()
+    WorkingHours.objects.bulk_create(
+        WorkingHours(bot=bot, weekday=weekday, opens_at=opens, closes_at=closes)
+        for weekday, intervals in sorted(change.intervals.items())
+        for opens, closes in intervals
+    )
+    bot_audit_record(bot=bot, action=BotAuditLog.Action.UPDATED, by=by, detail="working hours and away message")
+    # bulk_create sends no post_save, so the model signals alone would not cover the new rows.
+    config_changed()
+
+
+@transaction.atomic
+def bot_hours_save(
+    *, user, bot_id: int, version: str, hours_enabled: bool, away_message: str, hours: dict[int, str]
+) -> BotHours:
+    """Save one bot's working hours form (its settings page): the switch, the weekly ranges
+    (``hours``: weekday → text) and the away message. Raises ``Conflict`` for a stale
+    ``version`` and ``ValidationFailed`` naming each bad field; nothing is written then."""
+    owner_check(user)
+    bot = Bot.objects.select_for_update().filter(pk=bot_id).first()
+    if bot is None:
+        raise NotFound("This bot no longer exists.")
+    if bot_hours_get(user=user, bot=bot).version != version:
+        raise stale_conflict()
+    change, fields = _bot_hours_clean(hours_enabled=hours_enabled, away_message=away_message, hours=hours)
+    if fields:
+        raise ValidationFailed("Some fields need a fix.", fields=fields)
+    _bot_hours_write(bot=bot, change=change, by=user)
+    return bot_hours_get(user=user, bot=bot)
 
 
 @transaction.atomic
@@ -81,20 +161,7 @@ def business_profile_save(
     bot = Bot.objects.select_for_update().get(pk=bot_default_get().pk)
     if business_profile_get(user=user, bot=bot).version != version:
         raise stale_conflict()
-    fields: dict[str, list[str]] = {}
-    parsed: dict[int, list[tuple[time, time]]] = {}
-    for weekday, text in hours.items():
-        try:
-            parsed[weekday] = hours_parse(text)
-        except ValueError as exc:
-            fields[f"hours_{weekday}"] = [str(exc)]
-    away_message = (away_message or "").strip()
-    if len(away_message) > AWAY_MESSAGE_MAX:
-        fields["away_message"] = [f"At most {AWAY_MESSAGE_MAX} characters (WhatsApp's limit)."]
-    elif hours_enabled and not away_message:
-        fields["away_message"] = ["Customers who write outside your hours get this message: write one."]
-    if hours_enabled and not any(parsed.values()) and not any(k.startswith("hours_") for k in fields):
-        fields["hours_0"] = ["Give the hours of at least one day, or switch working hours off."]
+    change, fields = _bot_hours_clean(hours_enabled=hours_enabled, away_message=away_message, hours=hours)
     try:
         # The request's own tenant object when it is a real row, so the rest of this request
         # (the page rendered next) sees the new name and zone.
@@ -107,17 +174,7 @@ def business_profile_save(
     if fields:
         tenant.name, tenant.timezone = before  # the row is rolled back with this transaction
         raise ValidationFailed("Some fields need a fix.", fields=fields)
-
-    bot.away_message = away_message or bot.away_message
-    bot.working_hours_enabled = bool(hours_enabled)
-    bot.save(update_fields=["away_message", "working_hours_enabled", "updated_at"])
-    WorkingHours.objects.filter(bot=bot).delete()
-    WorkingHours.objects.bulk_create(
-        WorkingHours(bot=bot, weekday=weekday, opens_at=opens, closes_at=closes)
-        for weekday, intervals in sorted(parsed.items())
-        for opens, closes in intervals
-    )
-    bot_audit_record(bot=bot, action=BotAuditLog.Action.UPDATED, by=user, detail="business hours and away message")
+    _bot_hours_write(bot=bot, change=change, by=user)
     return business_profile_get(user=user, bot=bot)
 
 

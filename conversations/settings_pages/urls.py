@@ -14,6 +14,7 @@ urlpatterns = [
     path("bots/", views.bots_page, name="settings-bots"),
     path("bots/new/", views.bot_new, name="settings-bot-new"),
     path("bots/<int:bot_id>/", views.bot_page, name="settings-bot"),
+    path("bots/<int:bot_id>/hours/", views.bot_hours, name="settings-bot-hours"),
     path("bots/<int:bot_id>/numbers/", views.bot_numbers, name="settings-bot-numbers"),
     path("bots/<int:bot_id>/schedules/", views.bot_schedule, name="settings-bot-schedule"),
     path("ai/", views.ai_page, name="settings-ai"),

@@ -26,11 +26,29 @@ def _page_or_fragment(request, page: str, fragment: str, context: dict, status: 
     return render(request, fragment if request.htmx else page, context, status=status)
 
 
-def _days(profile: selectors.BusinessProfile, errors: dict) -> list[dict]:
+def _days(hours: selectors.BotHours, errors: dict) -> list[dict]:
+    """The weekday rows of the working hours editor (``_hours_card.html``) with their messages."""
     return [
         {"value": value, "id": str(value), "label": label, "text": text, "errors": errors.get(f"hours_{value}", [])}
-        for value, label, text in profile.days
+        for value, label, text in hours.days
     ]
+
+
+def _hours_posted(post) -> dict:
+    """The working hours editor's fields as the services take them."""
+    return {
+        "hours_enabled": post.get("hours_enabled") == "on",
+        "away_message": post.get("away_message", ""),
+        "hours": {weekday: post.get(f"hours_{weekday}", "") for weekday, _ in selectors.WEEKDAYS},
+    }
+
+
+def _hours_as_typed(hours: selectors.BotHours, posted: dict, version: str) -> selectors.BotHours:
+    # What was typed, with the version the form was opened with: a stale form cannot be saved
+    # blindly, the owner reloads to see the other change.
+    hours.hours_enabled, hours.away_message = posted["hours_enabled"], posted["away_message"]
+    hours.hours, hours.version = posted["hours"], version
+    return hours
 
 
 @owner_required
@@ -45,37 +63,30 @@ def profile_page(request: HttpRequest) -> HttpResponse:
     context = {"timezones": selectors.timezone_choices(), "errors": {}, "saved": False}
     if request.method == "GET":
         context["profile"] = selectors.business_profile_get(user=request.user)
-        context["days"] = _days(context["profile"], {})
+        context["days"] = _days(context["profile"].hours, {})
         return render(request, "conversations/settings/profile.html", context)
     post = request.POST
-    hours = {weekday: post.get(f"hours_{weekday}", "") for weekday, _ in selectors.WEEKDAYS}
+    posted = _hours_posted(post)
     try:
         context["profile"] = services.business_profile_save(
             user=request.user,
             version=post.get("version", ""),
             name=post.get("name", ""),
             timezone_name=post.get("timezone", ""),
-            away_message=post.get("away_message", ""),
-            hours_enabled=post.get("hours_enabled") == "on",
-            hours=hours,
+            **posted,
         )
         context["saved"] = True
         status = 200
     except ApplicationError as exc:
-        # The form as submitted, with its messages; a stale form keeps its old version so it
-        # cannot be saved blindly: the owner reloads to see the other change.
         context["errors"] = exc.fields or {"form": [exc.message]}
-        context["profile"] = selectors.BusinessProfile(
-            name=post.get("name", ""),
-            timezone=post.get("timezone", ""),
-            away_message=post.get("away_message", ""),
-            hours_enabled=post.get("hours_enabled") == "on",
-            hours=hours,
-            version=post.get("version", ""),
-        )
+        profile = selectors.business_profile_get(user=request.user)
+        profile.name, profile.timezone = post.get("name", ""), post.get("timezone", "")
+        profile.version = post.get("version", "")
+        _hours_as_typed(profile.hours, posted, profile.version)
+        context["profile"] = profile
         context["stale"] = exc.http_status == 409
         status = exc.http_status if 400 <= exc.http_status < 500 else 422
-    context["days"] = _days(context["profile"], context["errors"])
+    context["days"] = _days(context["profile"].hours, context["errors"])
     return _page_or_fragment(
         request, "conversations/settings/profile.html", "conversations/settings/_profile_form.html", context, status
     )
@@ -215,7 +226,11 @@ def bot_new(request: HttpRequest) -> HttpResponse:
 
 def _bot_context(request, bot, **extra) -> dict:
     detail = selectors.bot_detail_get(user=request.user, bot=bot)
-    return {"bot": bot, "errors": {}, "saved": False, "tz": tenant_timezone_name(), **detail, **extra}
+    context = {"bot": bot, "errors": {}, "saved": False, "tz": tenant_timezone_name(), "hours_errors": {}}
+    context.update(detail)
+    context.update(extra)
+    context["days"] = _days(context["hours"], context["hours_errors"])
+    return context
 
 
 def _bot_render(request, context: dict, status: int = 200) -> HttpResponse:
@@ -261,6 +276,23 @@ def bot_page(request: HttpRequest, bot_id: int) -> HttpResponse:
         for name in ("is_enabled", "auto_response", "ai_enabled", "lead_capture"):
             setattr(bot, name, post.get(name) == "on")
         context["version"] = post.get("version", "")
+        status = _status_of(exc)
+    return _bot_render(request, context, status)
+
+
+@owner_required
+@require_POST
+def bot_hours(request: HttpRequest, bot_id: int) -> HttpResponse:
+    """The bot's working hours card: the switch, the weekly ranges and the away message."""
+    bot = _bot_or_404(request, bot_id)
+    posted = _hours_posted(request.POST)
+    version = request.POST.get("hours_version", "")
+    try:
+        services.bot_hours_save(user=request.user, bot_id=bot.pk, version=version, **posted)
+        context, status = _bot_context(request, _bot_or_404(request, bot_id), hours_saved=True), 200
+    except ApplicationError as exc:
+        hours = _hours_as_typed(selectors.bot_hours_get(user=request.user, bot=bot), posted, version)
+        context = _bot_context(request, bot, hours=hours, hours_errors=_errors_of(exc))
         status = _status_of(exc)
     return _bot_render(request, context, status)
 

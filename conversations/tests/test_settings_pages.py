@@ -135,8 +135,13 @@ def test_hours_parse_reads_ranges_and_refuses_nonsense():
     from conversations.settings_pages.services import hours_parse
 
     assert hours_parse("") == []
-    assert hours_parse("22:00-02:00") == [(time(22), time(2))]
+    assert hours_parse("22:00-24:00, 00:00-02:00") == [(time(22), time(0)), (time(0), time(2))]
     assert hours_parse("9-24") == [(time(9), time(0))]
+    assert hours_parse("0-24") == [(time(0), time(0))]  # the whole day
+    with pytest.raises(ValueError, match="closes before it opens. Past midnight, end this day at 24:00"):
+        hours_parse("22:00-02:00")
+    with pytest.raises(ValueError, match="closes when it opens"):
+        hours_parse("09:00-09:00")
     with pytest.raises(ValueError, match="not a time range"):
         hours_parse("morning")
 

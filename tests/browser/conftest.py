@@ -178,15 +178,22 @@ def browser_context_args():
 
 @pytest.fixture
 def shoot():
-    """``shoot(page, "inbox")``: the page at 390 px and 1440 px wide, into var/test-artifacts/."""
+    """``shoot(page, "inbox")``: the page at 390 px and 1440 px wide, into var/test-artifacts/;
+    ``at=<locator>`` scrolls that part of a long page near the top at each width first."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
 
-    def take(page, name: str) -> list[Path]:
+    def take(page, name: str, *, at=None) -> list[Path]:
         original = page.viewport_size
         paths = []
         for width, height in WIDTHS.values():
             page.set_viewport_size({"width": width, "height": height})
             page.wait_for_load_state("networkidle")
+            if at is not None:
+                # Below the sticky bars (the phone layout's section tabs) rather than under them.
+                at.evaluate(
+                    "e => { const m = e.style.scrollMarginTop; e.style.scrollMarginTop = '120px';"
+                    " e.scrollIntoView({block: 'start'}); e.style.scrollMarginTop = m; }"
+                )
             path = ARTIFACTS / f"{name}-{width}.png"
             page.screenshot(path=str(path), full_page=False)
             paths.append(path)
