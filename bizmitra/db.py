@@ -82,7 +82,7 @@ def insert_on_conflict(
     # "stored", not "old": PostgreSQL 18 gives OLD and NEW a meaning of their own in RETURNING.
     sql = [
         f"INSERT INTO {quote(opts.db_table)} AS stored ({columns}) SELECT {columns} FROM unnest(",
-        ", ".join(f"%s::{cast}[]" for cast in casts),
+        ", ".join(f"%b::{cast}[]" for cast in casts),
         f") WITH ORDINALITY AS given ({columns}, given_row) ORDER BY given_row",
         f" ON CONFLICT ({', '.join(column(name) for name in conflict)})",
     ]

@@ -54,7 +54,10 @@ def _counts() -> dict[str, int]:
         params.append(MessageStatus.DEAD)
     counts = {"webhook_deliveries": 0, "messages": 0, "pending_statuses": 0}
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SET LOCAL statement_timeout = %s", [int(settings.METRICS_DB_TIMEOUT_SECONDS * 1000)])
+        # set_config, not SET: SET takes no bound parameter (server-side binding, settings/base.py).
+        cursor.execute(
+            "SELECT set_config('statement_timeout', %s, true)", [str(int(settings.METRICS_DB_TIMEOUT_SECONDS * 1000))]
+        )
         cursor.execute(" UNION ALL ".join(parts), params)
         for kind, count in cursor.fetchall():
             counts[kind] += int(count)

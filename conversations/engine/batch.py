@@ -121,7 +121,7 @@ def _lock_conversations(conversation_ids: list[int]) -> set[int]:
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT id, pg_try_advisory_xact_lock(hashtextextended(key, 0))"
-            " FROM unnest(%s::bigint[], %s::text[]) AS t(id, key)",
+            " FROM unnest(%b::bigint[], %b::text[]) AS t(id, key)",
             [conversation_ids, [lock_key(c) for c in conversation_ids]],
         )
         return {conversation_id for conversation_id, taken in cursor.fetchall() if taken}

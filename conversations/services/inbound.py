@@ -338,13 +338,13 @@ def _schedule_media_fetch(message_id: int) -> None:
 # this part's senders, no older than the part's oldest message (one reacts after the message
 # was written), so the (conversation, timestamp) index reads only each chat's newest rows.
 _STORED_AND_WAITING_SQL = (
-    f"SELECT m.wamid, NULL::bigint FROM {Message._meta.db_table} m WHERE m.wamid = ANY(%s) "
+    f"SELECT m.wamid, NULL::bigint FROM {Message._meta.db_table} m WHERE m.wamid = ANY(%b) "
     f"UNION ALL SELECT r.payload->'reaction'->>'message_id', r.id FROM {Message._meta.db_table} r "
     f"JOIN {Conversation._meta.db_table} c ON c.id = r.conversation_id "
     f"JOIN {Contact._meta.db_table} p ON p.id = c.contact_id "
-    "WHERE (p.wa_id = ANY(%s) OR p.user_id = ANY(%s)) AND r.timestamp >= %s "
+    "WHERE (p.wa_id = ANY(%b) OR p.user_id = ANY(%b)) AND r.timestamp >= %s "
     "AND r.type = 'reaction' AND r.reaction_to_id IS NULL "
-    "AND r.payload->'reaction'->>'message_id' = ANY(%s)"
+    "AND r.payload->'reaction'->>'message_id' = ANY(%b)"
 )
 
 

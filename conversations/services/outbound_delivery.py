@@ -218,7 +218,7 @@ def _claim_many(message_ids: list[int]) -> set[int]:
             f"UPDATE {message_table} AS m SET status = %s, sending_started_at = %s, attempts = m.attempts + 1,"
             " next_attempt_at = NULL, updated_at = %s"
             f" FROM {conversation_table} AS c JOIN {contact_table} AS ct ON ct.id = c.contact_id"
-            " WHERE m.id = ANY(%s) AND c.id = m.conversation_id AND m.status = %s AND m.direction = %s"
+            " WHERE m.id = ANY(%b) AND c.id = m.conversation_id AND m.status = %s AND m.direction = %s"
             " AND m.wamid IS NULL AND (ct.opted_out_at IS NULL OR m.allow_opted_out)"
             " RETURNING m.id",
             [MessageStatus.SENDING, now, now, message_ids, MessageStatus.QUEUED, Direction.OUTBOUND],
@@ -236,8 +236,8 @@ def _record_sent_many(sent: list[tuple[Message, str]]) -> None:
         cursor.execute(
             f"UPDATE {Message._meta.db_table} AS m SET status = %s, wamid = v.wamid, sent_at = %s,"
             " error_code = NULL, error_title = '', error_details = '', updated_at = %s"
-            " FROM unnest(%s::bigint[], %s::text[]) AS v(id, wamid)"
-            " WHERE m.id = v.id AND m.status = ANY(%s) AND m.wamid IS NULL RETURNING m.id",
+            " FROM unnest(%b::bigint[], %b::text[]) AS v(id, wamid)"
+            " WHERE m.id = v.id AND m.status = ANY(%b) AND m.wamid IS NULL RETURNING m.id",
             [
                 MessageStatus.SENT,
                 now,

@@ -55,19 +55,19 @@ _TABLE = Message._meta.db_table
 # two batches sharing wamids wait for each other instead of deadlocking.
 _LOCK_ALL_SQL = (
     "SELECT pg_advisory_xact_lock(%s, h) FROM "
-    "(SELECT DISTINCT hashtext(w) AS h FROM unnest(%s::text[]) AS w ORDER BY 1) AS locks"
+    "(SELECT DISTINCT hashtext(w) AS h FROM unnest(%b::text[]) AS w ORDER BY 1) AS locks"
 )
 # ``cur`` locks the rows (in id order) and reads the status each has now, after any send that
 # committed meanwhile; ``v.moves`` maps that status to where the message's statuses lead.
 _MOVE_SQL = (
-    f"WITH cur AS (SELECT id, status FROM {_TABLE} WHERE id = ANY(%s::bigint[]) ORDER BY id FOR UPDATE) "
+    f"WITH cur AS (SELECT id, status FROM {_TABLE} WHERE id = ANY(%b::bigint[]) ORDER BY id FOR UPDATE) "
     f"UPDATE {_TABLE} AS m SET "
     "status = COALESCE(v.moves::jsonb ->> cur.status, m.status), "
     "updated_at = CASE WHEN v.moves::jsonb ->> cur.status IS NULL THEN m.updated_at ELSE %s END, "
     "sent_at = COALESCE(m.sent_at, v.sent_at), "
     "delivered_at = COALESCE(m.delivered_at, v.delivered_at), "
     "read_at = COALESCE(m.read_at, v.read_at) "
-    "FROM cur, unnest(%s::bigint[], %s::text[], %s::timestamptz[], %s::timestamptz[], %s::timestamptz[]) "
+    "FROM cur, unnest(%b::bigint[], %b::text[], %b::timestamptz[], %b::timestamptz[], %b::timestamptz[]) "
     "AS v(id, moves, sent_at, delivered_at, read_at) "
     "WHERE m.id = cur.id AND m.id = v.id AND ("
     "v.moves::jsonb ->> cur.status IS NOT NULL "
@@ -78,13 +78,13 @@ _MOVE_SQL = (
 )
 _ADOPT_SQL = (
     f"UPDATE {_TABLE} AS m SET wamid = v.wamid, updated_at = %s "
-    "FROM unnest(%s::bigint[], %s::text[]) AS v(id, wamid) "
+    "FROM unnest(%b::bigint[], %b::text[]) AS v(id, wamid) "
     "WHERE m.id = v.id AND m.direction = %s AND m.wamid IS NULL "
     "RETURNING m.wamid, m.id"
 )
 
 _PENDING_TAKE_SQL = (
-    f"DELETE FROM {PendingStatus._meta.db_table} WHERE wamid = ANY(%s::text[]) "
+    f"DELETE FROM {PendingStatus._meta.db_table} WHERE wamid = ANY(%b::text[]) "
     "RETURNING wamid, status, timestamp, error_code, error_title, error_details"
 )
 
