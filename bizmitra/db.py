@@ -42,7 +42,8 @@ def insert_on_conflict(
 ) -> list[tuple]:
     """Insert ``objs`` in one statement, whatever their number; return ``returning`` per row.
 
-    ``conflict`` names the fields of a unique constraint (``ON CONFLICT (…)``). Without
+    ``conflict`` names the fields of a unique constraint (``ON CONFLICT (…)``); empty, there
+    is no ``ON CONFLICT`` and any conflict raises (``insert_many``). Without
     ``update`` the statement is ``DO NOTHING`` and only the rows really inserted come back
     (in no guaranteed order: match them on a returned key). With ``update``, each field name
     maps to an SQL template using ``{old}`` (the stored row) and ``{new}`` (``EXCLUDED``),
@@ -84,24 +85,40 @@ def insert_on_conflict(
         f"INSERT INTO {quote(opts.db_table)} AS stored ({columns}) SELECT {columns} FROM unnest(",
         ", ".join(f"%b::{cast}[]" for cast in casts),
         f") WITH ORDINALITY AS given ({columns}, given_row) ORDER BY given_row",
-        f" ON CONFLICT ({', '.join(column(name) for name in conflict)})",
     ]
     params: list[Any] = [[] for _ in fields]
     for obj in objs:
         for values, field in zip(params, fields, strict=True):
             values.append(field.get_db_prep_save(field.pre_save(obj, add=True), connection=connection))
-    if update:
+    target = ", ".join(column(name) for name in conflict)
+    if conflict and update:
         assignments = []
         for name, template in update.items():
             template, update_params = template if isinstance(template, tuple) else (template, ())
             col = column(name)
             assignments.append(f"{col} = " + template.format(old=f"stored.{col}", new=f"EXCLUDED.{col}"))
             params.extend(update_params)
-        sql.append(" DO UPDATE SET " + ", ".join(assignments))
-    else:
-        sql.append(" DO NOTHING")
+        sql.append(f" ON CONFLICT ({target}) DO UPDATE SET " + ", ".join(assignments))
+    elif conflict:
+        sql.append(f" ON CONFLICT ({target}) DO NOTHING")
     sql.append(" RETURNING " + ", ".join(column(name) for name in returning))
     with connection.cursor() as cursor:
         cursor.execute("".join(sql), params)
         results = cursor.fetchall()
     return results
+
+
+def insert_many(model: type[Model], objs: Sequence[Model], *, using: str | None = None) -> None:
+    """``bulk_create`` for new rows, with the values sent as one binary array per column:
+    sets each object's primary key as ``bulk_create`` does. Django's own sends text arrays,
+    which psycopg builds in Python five to ten times slower (issue 9: a tenth of the replies
+    worker under a burst). Raises ``IntegrityError`` on any unique conflict, like it."""
+    if not objs:
+        return
+    returned = insert_on_conflict(model, objs, conflict=(), using=using)
+    # One statement takes its ids from the sequence in the order it inserts, and it inserts
+    # in the given order (ORDER BY given_row): the sorted ids are the objects' ids, in order.
+    for obj, (pk,) in zip(objs, sorted(returned), strict=True):
+        obj.pk = pk
+        obj._state.adding = False
+        obj._state.db = using or router.db_for_write(model)

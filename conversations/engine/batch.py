@@ -31,6 +31,7 @@ from django.utils import timezone
 
 from bizmitra import metrics
 from bizmitra.config_cache import config_version_pinned
+from bizmitra.db import insert_many
 from conversations.choices import Direction
 from conversations.engine.claims import lock_key
 from conversations.engine.deciding import SlowPathNeeded, decide
@@ -142,7 +143,7 @@ def _store(runs: list, started: float) -> None:
         )
         fill_decision(decision, run, outcome, latency_ms=latency_ms)
         decisions.append(decision)
-    EngineDecision.objects.bulk_create(decisions)
+    insert_many(EngineDecision, decisions)
 
 
 def _states_store(runs: list) -> None:

@@ -23,6 +23,7 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from bizmitra.db import insert_many
 from bizmitra.errors import Conflict, ValidationFailed
 from bizmitra.events import publish
 from bizmitra.graph_api.payloads import (
@@ -224,7 +225,7 @@ def replies_store(messages: list[Message]) -> None:
     Inside the engine's transaction, holding every conversation's lock."""
     if not messages:
         return
-    Message.objects.bulk_create(messages)
+    insert_many(Message, messages)
     latest: dict[int, Any] = {}
     for message in messages:
         latest[message.conversation_id] = max(message.timestamp, latest.get(message.conversation_id, message.timestamp))

@@ -10,11 +10,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from django.db import connection, connections, transaction
+from django.db import IntegrityError, connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 from django_tenants.utils import schema_context, tenant_context
 
-from bizmitra.db import insert_on_conflict
+from bizmitra.db import insert_many, insert_on_conflict
 from bizmitra.events import listens_to
 from conversations.choices import ConversationStatus, Direction, MessageStatus, MessageType
 from conversations.models import Contact, Conversation, Message
@@ -191,6 +191,33 @@ class TestInsertOnConflict:
         assert Message.objects.get(wamid=known.wamid).pk == known.pk
         new = Message.objects.get(wamid="wamid.new-one")
         assert new.created_at and new.updated_at and new.payload == {}  # pre_save and defaults applied
+
+    def test_insert_many_sets_each_objects_id_in_order_and_raises_on_a_conflict(self, in_alpha):
+        (known,) = inbound_part_store(messages=burst(1, 1))
+
+        def row(wamid: str, body: str) -> Message:
+            return Message(
+                conversation_id=known.conversation_id,
+                direction=Direction.INBOUND,
+                type=MessageType.TEXT,
+                wamid=wamid,
+                body=body,
+                payload={"text": {"body": body}},
+                status=MessageStatus.RECEIVED,
+                timestamp=at(BASE),
+            )
+
+        rows = [row(f"wamid.many-{n}", f"body {n}") for n in range(5)]
+        with CaptureQueriesContext(connection) as queries:
+            insert_many(Message, rows)
+        assert len(queries.captured_queries) == 1
+        for message in rows:
+            stored = Message.objects.get(pk=message.pk)
+            assert (stored.wamid, stored.body, stored.payload) == (message.wamid, message.body, message.payload)
+            assert not message._state.adding
+        with pytest.raises(IntegrityError), transaction.atomic():
+            insert_many(Message, [row("wamid.many-new", "x"), row(known.wamid, "again")])
+        assert not Message.objects.filter(wamid="wamid.many-new").exists()
 
 
 class TestEvents:
