@@ -31,7 +31,7 @@ from django.utils import timezone
 
 from bizmitra import metrics
 from bizmitra.config_cache import config_version_pinned
-from bizmitra.db import insert_many
+from bizmitra.db import insert_many, insert_on_conflict
 from conversations.choices import Direction
 from conversations.engine.claims import lock_key
 from conversations.engine.deciding import SlowPathNeeded, decide
@@ -167,9 +167,8 @@ def _states_store(runs: list) -> None:
                     fields.append("state")
         groups.setdefault(tuple(fields), []).append(row)
     for fields, rows in groups.items():
-        ConversationState.objects.bulk_create(
-            rows, update_conflicts=True, unique_fields=["contact"], update_fields=list(fields)
-        )
+        rows.sort(key=lambda row: row.contact_id)  # row locks in one order
+        insert_on_conflict(ConversationState, rows, conflict=["contact"], update={name: "{new}" for name in fields})
 
 
 def fill_decision(decision: EngineDecision, run, outcome, *, latency_ms: int) -> None:
