@@ -189,6 +189,20 @@ def run(stack: Stack, sandbox, args) -> None:
         used["bench (sandbox, posters)"] = bench_after - bench_before
         shares = "  ".join(f"{name} {seconds * 1000 / args.messages:.2f}" for name, seconds in used.items())
         print(f"CPU ms per reply               {sum(used.values()) * 1000 / args.messages:.2f}  ({shares})")
+        # CPU figures differ between machines of the same size: this says how fast this one is.
+        print(f"machine yardstick              {_yardstick():.2f} s for 10 million Python additions (load {_load()})")
+
+
+def _yardstick() -> float:
+    started = time.perf_counter()
+    total = 0
+    for n in range(10_000_000):
+        total += n
+    return time.perf_counter() - started
+
+
+def _load() -> str:
+    return " ".join(f"{value:.1f}" for value in os.getloadavg())
 
 
 def _own_cpu() -> float:
