@@ -7,12 +7,12 @@ state, decision, whether a reply is stored and which earlier messages are still 
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import cache
 
 from django.contrib.postgres.expressions import ArraySubquery
 from django.db import connection
 from django.db.models import Exists, OuterRef, Q, QuerySet, Value
-from django.db.models.functions import Concat
-from django.utils import timezone
+from django.db.models.functions import Concat, Now
 
 from conversations.choices import Direction
 from conversations.engine import hooks
@@ -26,13 +26,21 @@ ORDER_WINDOW = timedelta(minutes=10)
 
 def _loaded() -> QuerySet:
     """Inbound messages with what a decision reads, joined in one query."""
+    return _loaded_base().all()
+
+
+@cache
+def _loaded_base() -> QuerySet:
+    # Built once per process (resolving the annotations cost about a twelfth of a batched
+    # decision, py-spy, issue 9): the window is "now" on the database's clock, not Python's.
+    # Never evaluated itself; ``_loaded`` hands out clones.
     reply_key = Concat(Value("reply:"), OuterRef("wamid"))
     # Inbound messages of the conversation before this one (Meta's time, then arrival) that
     # no run has touched: no decision row at all (a claim means someone holds the lock).
     earlier = Message.objects.filter(
         conversation_id=OuterRef("conversation_id"),
         direction=Direction.INBOUND,
-        created_at__gte=timezone.now() - ORDER_WINDOW,
+        created_at__gte=Now() - ORDER_WINDOW,
         engine_decision__isnull=True,
     ).filter(Q(timestamp__lt=OuterRef("timestamp")) | Q(timestamp=OuterRef("timestamp"), pk__lt=OuterRef("pk")))
     return Message.objects.select_related(
