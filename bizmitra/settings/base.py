@@ -167,9 +167,8 @@ DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env.int("DB_
 # Parameters sent apart from the SQL instead of quoted into it by psycopg in Python (issue 9:
 # quoting the bulk statements of a burst was 16 % of the replies worker, py-spy). It also lets
 # the bulk statements send their arrays in binary (``%b``, bizmitra/db.py), five to ten times
-# cheaper to build than the text form, and psycopg prepares a statement a connection runs
-# often; PostgreSQL re-parses a prepared statement when search_path changed since its last
-# use, so one tenant's plan never reads another schema. Not a setting: ``%b`` needs it.
+# cheaper to build than the text form. Not a setting: ``%b`` needs it. (Prepared statements
+# stay off, Django's default, so a transaction-mode connection pooler keeps working.)
 DATABASES["default"]["OPTIONS"]["server_side_binding"] = True
 DATABASE_ROUTERS = ("django_tenants.routers.TenantSyncRouter",)
 
