@@ -52,17 +52,34 @@ class BatchResult:
     done: list[int] = field(default_factory=list)
     reply_ids: list[int] = field(default_factory=list)
     left: list[int] = field(default_factory=list)
+    again: list[int] = field(default_factory=list)
+    """The messages of ``left`` (in its order) that another batch may take: the later ones of
+    a conversation whose first message this batch finished, and a message that waits only
+    for the earlier ones of ``earlier``."""
+    earlier: list[int] = field(default_factory=list)
+    """Unanswered earlier messages of the batch's conversations (not in the batch): to decide
+    before ``again``, each conversation's in their order."""
 
 
 def decide_batch(message_ids: list[int]) -> BatchResult:
     """Decide what can be decided of ``message_ids`` together (see the module docstring).
     Tenant schema, outside a transaction; the replies are stored ``queued``, not delivered."""
     result = BatchResult()
-    rows = list(
-        Message.objects.filter(pk__in=message_ids, direction=Direction.INBOUND).values_list("pk", "conversation_id")
+    rows = Message.objects.filter(pk__in=message_ids, direction=Direction.INBOUND).values_list(
+        "pk", "conversation_id", "engine_decision__finished_at"
     )
-    conversation_of = dict(rows)
+    # Decided already (a duplicate task: the owed-work sweep's, a redelivered one): done here,
+    # without the full read of ``load_messages`` — behind a backlog most tasks are such.
+    conversation_of = {}
+    for message_id, conversation_id, finished_at in rows:
+        if finished_at is None:
+            conversation_of[message_id] = conversation_id
+        else:
+            result.done.append(message_id)
     first_of_conversation: dict[int, int] = {}
+    # Conversations whose left messages may go to another batch: those whose first message is
+    # finished here, or waits only for earlier ones (``earlier``).
+    unblocked: set[int] = set()
     for message_id in message_ids:
         conversation_id = conversation_of.get(message_id)
         if conversation_id is None:
@@ -85,6 +102,14 @@ def decide_batch(message_ids: list[int]) -> BatchResult:
                 existing = getattr(message, "engine_decision", None)
                 if existing is not None and existing.finished_at is not None:
                     result.done.append(message.pk)
+                    unblocked.add(message.conversation_id)
+                    continue
+                if existing is None and message.earlier_ids and not message.replied:
+                    # Its earlier ones are owed (their tasks are behind, or lost): they go first,
+                    # in the next batch, instead of one by one (issue 13 §1).
+                    result.earlier.extend(message.earlier_ids)
+                    result.left.append(message.pk)
+                    unblocked.add(message.conversation_id)
                     continue
                 if existing is not None or message.earlier_ids or message.replied:
                     result.left.append(message.pk)
@@ -102,16 +127,18 @@ def decide_batch(message_ids: list[int]) -> BatchResult:
             _store(runs, started)
     except Exception:
         logger.exception("batched decision of %d messages failed; deciding them one by one", len(candidates))
-        return BatchResult(left=[m for m in message_ids if m in conversation_of])
+        return BatchResult(done=result.done, left=[m for m in message_ids if m in conversation_of])
     for run, _outcome in runs:
         result.decided.append(run.message.pk)
         result.reply_ids.extend(run.sent_ids)
+        unblocked.add(run.message.conversation_id)
     remember_many(
         schema_name=connection.schema_name,
         entries=[(run.contact.pk, entry) for run, _ in runs for entry in run.deferred_memory],
     )
     order = {message_id: position for position, message_id in enumerate(message_ids)}
     result.left.sort(key=lambda message_id: order[message_id])
+    result.again = [m for m in result.left if conversation_of[m] in unblocked]
     return result
 
 

@@ -18,7 +18,7 @@ from conversations.choices import Direction, MessageStatus, MessageType
 from conversations.engine.batch import decide_batch
 from conversations.engine.claims import lock_key
 from conversations.engine.replying import deliver_replies
-from conversations.engine.services import engine_decide
+from conversations.engine.services import engine_decide, engine_handle_messages
 from conversations.models import Contact, Conversation, ConversationState, EngineDecision, Message
 from conversations.tests.engine_support import Flows, bot_reset, token
 from tests.tenancy import ALPHA
@@ -238,3 +238,33 @@ def test_a_conversation_locked_elsewhere_is_left_to_the_one_message_path(alpha, 
         finally:
             holder.close()
     assert result.left == [busy.pk] and sorted(result.decided) == sorted([messages[0].pk, messages[2].pk])
+
+
+def test_messages_waiting_for_earlier_ones_are_decided_in_batches_in_order(alpha, flows, graph_sandbox, settings):
+    # Behind a backlog (issue 13 §1) a task's messages mostly have an earlier one of their
+    # conversation still owed: the earlier ones go first, in a batch, then the task's own in
+    # another — two decision INSERTs in all, not one per message.
+    settings.WHATSAPP_GRAPH_URL = graph_sandbox.base_url
+    schema = alpha.tenant.schema_name
+    word = token()
+    flows.rule(f"order{word}", flows.text(f"In order {word}"))
+    _warm(schema, f"order{word}")
+    firsts = [_inbound(schema, _wa_id(), f"order{word}") for _ in range(5)]
+    seconds = [_inbound(schema, m.conversation.contact.wa_id, f"order{word}") for m in firsts]
+
+    with schema_context(schema):
+        connection.cursor().execute("SELECT 1")
+        with CaptureQueriesContext(connection) as queries:
+            decided = engine_handle_messages(message_ids=[m.pk for m in seconds])
+        inserts = [
+            q["sql"] for q in queries.captured_queries if "INSERT INTO" in q["sql"] and "enginedecision" in q["sql"]
+        ]
+        assert decided == 10
+        assert len(inserts) == 2, inserts
+        for first, second in zip(firsts, seconds, strict=True):
+            earlier = EngineDecision.objects.get(message=first)
+            later = EngineDecision.objects.get(message=second)
+            assert earlier.finished_at < later.finished_at
+            [one] = Message.objects.filter(pk__in=earlier.reply_message_ids)
+            [two] = Message.objects.filter(pk__in=later.reply_message_ids)
+            assert one.pk < two.pk  # the earlier message's reply is stored (and sent) first
