@@ -16,20 +16,11 @@ from leads.choices import LeadSource, LeadStage
 from leads.models import Lead
 from leads.services import lead_create
 from leads.tests.factories import unique_mobile
-from tests.tenancy import ALPHA, PASSWORDS
+from tests.browser.pages import login_owner
 
 pytestmark = [pytest.mark.worker]
 
 XSS = "<img src=x onerror=alert(1)>"
-
-
-def login(page: Page, stack, path: str) -> None:
-    page.goto(stack.url("alpha.test", "/login/"))
-    page.get_by_label("Email").fill(ALPHA["owner_email"])
-    page.get_by_label("Password").fill(PASSWORDS[ALPHA["owner_email"]])
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", name="Inbox")).to_be_visible()
-    page.goto(stack.url("alpha.test", path))
 
 
 def new_lead(name: str, **fields) -> Lead:
@@ -59,7 +50,7 @@ def test_drag_a_lead_to_an_allowed_and_a_refused_stage(page: Page, stack, shoot,
     tag = uuid.uuid4().hex[:6]
     mover = new_lead(f"Drag {tag}", product_interest="")
     new_lead(f"{XSS} {tag}", product_interest="Aligners")  # complete: qualified by itself
-    login(page, stack, f"/leads/?search={tag}")
+    login_owner(page, stack, f"/leads/?search={tag}")
     expect(page.get_by_role("heading", name="Leads")).to_be_visible()
     card = column(page, "New").get_by_role("listitem").filter(has_text=f"Drag {tag}")
     expect(card).to_be_visible()
@@ -86,7 +77,7 @@ def test_drag_a_lead_to_an_allowed_and_a_refused_stage(page: Page, stack, shoot,
 def test_move_by_keyboard_menu_and_lost_needs_a_reason(page: Page, stack, shoot):
     tag = uuid.uuid4().hex[:6]
     lead = new_lead(f"Menu {tag}")
-    login(page, stack, f"/leads/?search={tag}")
+    login_owner(page, stack, f"/leads/?search={tag}")
     card = column(page, "New").get_by_role("listitem").filter(has_text=f"Menu {tag}")
     menu = card.get_by_text("Move", exact=True)
     menu.focus()
@@ -111,7 +102,7 @@ def test_move_by_keyboard_menu_and_lost_needs_a_reason(page: Page, stack, shoot)
 def test_lead_page_inline_errors_and_save(page: Page, stack, shoot, dialogs):
     tag = uuid.uuid4().hex[:6]
     lead = new_lead(f"{XSS} Page {tag}", notes=XSS)
-    login(page, stack, f"/leads/{lead.pk}/")
+    login_owner(page, stack, f"/leads/{lead.pk}/")
     expect(page.get_by_role("heading", name=re.compile(f"Page {tag}"))).to_be_visible()
     page.get_by_label("Email").fill("not-an-email")
     page.get_by_role("button", name="Save changes").click()
@@ -232,7 +223,7 @@ def shoot_at(page: Page, name: str, region) -> None:
 def test_analytics_charts_match_the_api(page: Page, stack, shoot, dialogs):
     _seed_march_2024()
     query = "?from=2024-03-01&to=2024-03-04"
-    login(page, stack, "/analytics/" + query)
+    login_owner(page, stack, "/analytics/" + query)
     expect(page.get_by_role("heading", name="Analytics")).to_be_visible()
     # Asked from the page (the tenant host resolves inside the browser only), as the signed-in owner.
     api = page.evaluate("(url) => fetch(url).then((r) => r.json())", "/api/analytics/" + query)
@@ -347,7 +338,7 @@ def _book_and_cancel(page: Page, stack, shoot, dialogs, tag: str, *, wait_for, j
 
     lead = new_lead(f"Agenda {tag}")
     day = (timezone.now() + timedelta(days=2)).date()
-    login(page, stack, f"/leads/{lead.pk}/")
+    login_owner(page, stack, f"/leads/{lead.pk}/")
     booking = page.get_by_role("region", name="Book an appointment")
     booking.get_by_label("Title").fill(f"Fitting {XSS}")
     booking.get_by_label("Date and time").fill(f"{day}T11:15")
@@ -394,7 +385,7 @@ def test_bulk_move_selected_leads_with_a_reason_for_each_refused_one(page: Page,
 
         for to in ("qualified", "converted", "paid"):
             done = lead_transition(lead=done, to=to, actor="test", reason="setup")
-    login(page, stack, f"/leads/?search={tag}")
+    login_owner(page, stack, f"/leads/?search={tag}")
     bar = page.get_by_role("form", name=re.compile("selected"))
     expect(bar).to_be_hidden()
     for name in (f"Bulk one {tag}", f"Bulk two {tag}", f"Bulk paid {tag}"):

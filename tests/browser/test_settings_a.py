@@ -16,22 +16,9 @@ from django_tenants.utils import schema_context
 from playwright.sync_api import Page, expect
 from werkzeug import Response
 
-from tests.tenancy import ALPHA, PASSWORDS
+from tests.browser.pages import login, login_owner
 
 pytestmark = [pytest.mark.worker]
-
-
-def login(page: Page, stack, email: str, password: str, path: str) -> None:
-    page.goto(stack.url("alpha.test", "/login/"))
-    page.get_by_label("Email").fill(email)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", name="Inbox")).to_be_visible()
-    page.goto(stack.url("alpha.test", path))
-
-
-def login_owner(page: Page, stack, path: str) -> None:
-    login(page, stack, ALPHA["owner_email"], PASSWORDS[ALPHA["owner_email"]], path)
 
 
 @pytest.fixture

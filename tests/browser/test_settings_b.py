@@ -9,17 +9,8 @@ import secrets
 
 from playwright.sync_api import Page, expect
 
+from tests.browser.pages import login_owner
 from tests.support import wait_for
-from tests.tenancy import ALPHA, PASSWORDS
-
-
-def login_owner(page: Page, stack, path: str) -> None:
-    page.goto(stack.url("alpha.test", "/login/"))
-    page.get_by_label("Email").fill(ALPHA["owner_email"])
-    page.get_by_label("Password").fill(PASSWORDS[ALPHA["owner_email"]])
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", name="Inbox")).to_be_visible()
-    page.goto(stack.url("alpha.test", path))
 
 
 def test_a_new_api_key_is_shown_once(page: Page, stack, shoot):

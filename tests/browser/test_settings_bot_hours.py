@@ -14,16 +14,7 @@ import pytest
 from django_tenants.utils import schema_context
 from playwright.sync_api import Page, expect
 
-from tests.tenancy import ALPHA, PASSWORDS
-
-
-def login_owner(page: Page, stack, path: str) -> None:
-    page.goto(stack.url("alpha.test", "/login/"))
-    page.get_by_label("Email").fill(ALPHA["owner_email"])
-    page.get_by_label("Password").fill(PASSWORDS[ALPHA["owner_email"]])
-    page.get_by_role("button", name="Sign in").click()
-    expect(page.get_by_role("heading", name="Inbox")).to_be_visible()
-    page.goto(stack.url("alpha.test", path))
+from tests.browser.pages import login_owner
 
 
 @pytest.fixture
