@@ -21,16 +21,23 @@ def free_port() -> int:
 
 
 def wait_for(
-    predicate: Callable[[], object], *, timeout: float = 10.0, interval: float = 0.05, what: str = "condition"
+    predicate: Callable[[], object],
+    *,
+    timeout: float = 10.0,
+    interval: float = 0.05,
+    what: str | Callable[[], str] = "condition",
 ):
-    """Poll until ``predicate()`` is truthy; return its value or fail after ``timeout``."""
+    """Poll until ``predicate()`` is truthy; return its value or fail after ``timeout``.
+
+    ``what`` may be a callable, evaluated only on failure (to show the state reached).
+    """
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+            raise AssertionError(f"timed out after {timeout}s waiting for {what() if callable(what) else what}")
         time.sleep(interval)
 
 
