@@ -297,6 +297,9 @@ SPECTACULAR_SETTINGS = {
 
 # Celery: Redis broker, tasks run in the schema they were sent from (tenant-schemas-celery).
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default=REDIS_URL)
+# kombu's Redis transport, minus a crash that stopped workers when Redis restarted
+# (bizmitra/broker.py); other schemes (rediss://, sentinel://) keep kombu's own.
+CELERY_BROKER_TRANSPORT = "bizmitra.broker:Transport" if CELERY_BROKER_URL.startswith("redis://") else None
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
