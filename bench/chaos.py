@@ -47,7 +47,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bizmitra.settings.base")
 
 from bench.stack import APP_SECRET, Stack, free_port, inbound_batch  # noqa: E402
-from bench.support import log  # noqa: E402
+from bench.support import load_average, log, own_cpu_seconds, yardstick  # noqa: E402
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 FAST_SWEEPS = {
@@ -287,6 +287,7 @@ def run(stack: Stack, sandbox, pg: Postgres, args) -> None:
         stack.process_start(process)
     last_fault = time.monotonic()
     faults.append(("workers killed", last_fault - t0))
+    cpu_at_fault, bench_at_fault = stack.cpu_seconds(), own_cpu_seconds()
 
     for thread in threads:
         thread.join()
@@ -321,11 +322,23 @@ def run(stack: Stack, sandbox, pg: Postgres, args) -> None:
     # When each condition of "settled" first held, after the last fault: where the tail is.
     first_held: dict[str, float] = {}
 
+    q_backlog = (
+        "SELECT state, attempts, count(*), round(extract(epoch FROM now() - min(received_at))) "
+        "FROM public.whatsapp_webhookdelivery WHERE state <> 'processed' GROUP BY 1, 2 ORDER BY 1, 2"
+    )
+    backlog_seen: list = []  # the webhook backlog as last seen before it emptied: what the tail was
+
+    def backlog_empty() -> bool:
+        if sql(q_deliveries)[0][0] == 0:
+            return True
+        backlog_seen[:] = [(time.monotonic() - last_fault, sql(q_backlog))]
+        return False
+
     def settled() -> bool:
         stored, _ = sql(q_stored)[0]
         held = {
             "all stored": stored >= unique_count,
-            "webhook backlog empty": sql(q_deliveries)[0][0] == 0,
+            "webhook backlog empty": backlog_empty(),
             "every inbound decided": sql(q_owed)[0][0] == 0,
             "nothing left to send": sql(q_unsent)[0][0] == 0,
             "every reply at the sandbox": len(replies()) + unknown_count() >= unique_count,
@@ -349,6 +362,11 @@ def run(stack: Stack, sandbox, pg: Postgres, args) -> None:
             break
         time.sleep(0.5)
     settle = time.monotonic() - last_fault
+    # Where the CPU went while settling: the processes started by the last fault, PostgreSQL's
+    # backends still connected, and this process (the sandbox and the posters).
+    cpu_settled, bench_settled = stack.cpu_seconds(), own_cpu_seconds()
+    cpu_used = {name: cpu_settled[name] - cpu_at_fault.get(name, 0.0) for name in cpu_settled}
+    cpu_used["bench (sandbox, posters)"] = bench_settled - bench_at_fault
     time.sleep(10)  # late duplicates and late statuses would show up here
     sandbox.wait_idle(30)
 
@@ -394,6 +412,14 @@ def run(stack: Stack, sandbox, pg: Postgres, args) -> None:
     print(f"5xx answers / refused           {server_errors} / {refused}  (all answers {dict(answers)})")
     print(f"settled after the last fault    {settle:.1f} s")
     print("  held since (s after the fault)  " + ", ".join(f"{what} {at:.0f}" for what, at in first_held.items()))
+    if backlog_seen:
+        at, rows = backlog_seen[0]
+        seen = ", ".join(f"{n} {state} (attempts {attempts}, oldest {age:.0f} s)" for state, attempts, n, age in rows)
+        print(f"  webhook backlog last seen @{at:.0f} s  {seen}")
+    shares = ", ".join(f"{name} {seconds:.0f}" for name, seconds in sorted(cpu_used.items(), key=lambda kv: -kv[1]))
+    print(f"CPU s while settling            {sum(cpu_used.values()):.0f} on 2 cores in {settle:.0f} s ({shares})")
+    speed = f"{yardstick():.2f} s for 10 million Python additions (load {load_average()})"
+    print(f"machine yardstick               {speed}")
     print(json.dumps({"settle_seconds": round(settle, 1), "answers": {str(k): v for k, v in answers.items()}}))
 
 

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -44,7 +43,7 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bizmitra.settings.base")
 
 from bench.stack import Stack, inbound_batch  # noqa: E402
-from bench.support import log, percentile  # noqa: E402
+from bench.support import load_average, log, own_cpu_seconds, percentile, yardstick  # noqa: E402
 
 
 def wait(predicate, timeout: float, what: str) -> float:
@@ -109,7 +108,7 @@ def run(stack: Stack, sandbox, args) -> None:
                 statuses.append(stack.post_webhook(payload, client))
 
     before = len(sandbox.sent_messages)
-    cpu_before, bench_before = stack.cpu_seconds(), _own_cpu()
+    cpu_before, bench_before = stack.cpu_seconds(), own_cpu_seconds()
     t0 = time.monotonic()
     threads = [threading.Thread(target=poster) for _ in range(args.posters)]
     for thread in threads:
@@ -149,7 +148,7 @@ def run(stack: Stack, sandbox, args) -> None:
     t_replied = wait(
         lambda: len(sandbox.sent_messages) - before >= args.messages, args.timeout, "a reply to every message"
     )
-    cpu_after, bench_after = stack.cpu_seconds(), _own_cpu()
+    cpu_after, bench_after = stack.cpu_seconds(), own_cpu_seconds()
     time.sleep(5 if not args.faults else 30)  # late duplicates would show up here
     sent = sandbox.sent_messages[before:]
 
@@ -190,24 +189,8 @@ def run(stack: Stack, sandbox, args) -> None:
         shares = "  ".join(f"{name} {seconds * 1000 / args.messages:.2f}" for name, seconds in used.items())
         print(f"CPU ms per reply               {sum(used.values()) * 1000 / args.messages:.2f}  ({shares})")
         # CPU figures differ between machines of the same size: this says how fast this one is.
-        print(f"machine yardstick              {_yardstick():.2f} s for 10 million Python additions (load {_load()})")
-
-
-def _yardstick() -> float:
-    started = time.perf_counter()
-    total = 0
-    for n in range(10_000_000):
-        total += n
-    return time.perf_counter() - started
-
-
-def _load() -> str:
-    return " ".join(f"{value:.1f}" for value in os.getloadavg())
-
-
-def _own_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+        speed = f"{yardstick():.2f} s for 10 million Python additions (load {load_average()})"
+        print(f"machine yardstick              {speed}")
 
 
 def queries_per_decision(stack: Stack) -> None:

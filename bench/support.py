@@ -16,6 +16,28 @@ def log(message: str) -> None:
     print(f"[bench] {message}", flush=True)
 
 
+def yardstick() -> float:
+    """Seconds for 10 million Python additions: how fast this machine is right now (CPU
+    figures differ between machines of the same size, and within a session)."""
+    started = time.perf_counter()
+    total = 0
+    for n in range(10_000_000):
+        total += n
+    return time.perf_counter() - started
+
+
+def load_average() -> str:
+    return " ".join(f"{value:.1f}" for value in os.getloadavg())
+
+
+def own_cpu_seconds() -> float:
+    """CPU seconds (user + system) of this process: the bench's sandbox and posters."""
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
 def services_env(database: str) -> dict[str, str]:
     """DATABASE_URL (naming ``database``) and REDIS_URL, found as `make test` finds them."""
     out = subprocess.run(

@@ -51,50 +51,102 @@ def broadcast_live(*, schema_name: str, event: dict) -> None:
 
     The channel layer is asynchronous; ``async_to_sync`` per event costs about 10 ms (a new
     event loop each time), more than the engine's whole decision. Events go instead to one
-    event loop thread per process, in order, without waiting for Redis.
+    event loop thread per process, which sends them in order, coalesced (``_LiveLoop``).
     """
     from channels.layers import get_channel_layer
 
-    layer = get_channel_layer()
-    if layer is None:
+    if get_channel_layer() is None:
         return
-    message = {"type": "live.event", "event": event}
-    _live_loop().submit(layer.group_send(live_group_name(schema_name), message))
+    _live_loop().submit(live_group_name(schema_name), event)
 
 
-# Broadcasts in flight at once per process. A stored webhook part publishes one event per
-# message; unbounded, a burst of 100 opened more Redis connections than channels_redis's
-# pool allows ("Too many connections") and the dashboards missed those events.
-LIVE_CONCURRENCY = 4
+LIVE_EVENTS_TYPE = "live.events"
+"""The channel-layer message type of a coalesced run of events (``{"events": [...]}``):
+``LiveInboxConsumer.live_events`` forwards each one."""
+
+# Events per channel-layer message: a burst of statuses goes out in a few messages, small
+# enough that one stuck dashboard does not hold a large one.
+LIVE_BATCH_MAX = 100
 
 
 class _LiveLoop:
-    """An asyncio loop in a daemon thread that runs broadcasts, a few at a time, in order of
-    submission."""
+    """An asyncio loop in a daemon thread that sends a process's live events in order.
+
+    Under a burst every stored status and message is an event, and one ``group_send`` per
+    event (two Redis round trips, a coroutine handed across threads) was 10–13 % of the
+    replies worker in the chaos bench (issue 13 §1), the same whether a dashboard listened or
+    not. Events that pile up while a send is in flight go out together, one message per
+    tenant group, in the order they were published: a quiet moment still sends each event
+    at once, a burst sends a few messages instead of thousands (which also stays within
+    channels_redis's per-channel capacity, where thousands were dropped).
+    """
 
     def __init__(self) -> None:
         import asyncio
         import threading
 
         self.loop = asyncio.new_event_loop()
-        self.slots = asyncio.Semaphore(LIVE_CONCURRENCY)  # bound to self.loop on first use
+        self.lock = threading.Lock()
+        self.pending: list[tuple[str, dict]] = []
+        self.flushing = False  # a flush is scheduled or running; it takes what is pending
         self.thread = threading.Thread(target=self.loop.run_forever, name="live-broadcast", daemon=True)
         self.thread.start()
 
-    def submit(self, coroutine) -> None:
-        import asyncio
+    def submit(self, group: str, event: dict) -> None:
+        with self.lock:
+            self.pending.append((group, event))
+            if self.flushing:
+                return
+            self.flushing = True
+        self.loop.call_soon_threadsafe(self._start_flush)
 
-        future = asyncio.run_coroutine_threadsafe(self._bounded(coroutine), self.loop)
-        future.add_done_callback(_log_failure)
+    def _start_flush(self) -> None:
+        task = self.loop.create_task(self._flush())
+        task.add_done_callback(_log_failure)
 
-    async def _bounded(self, coroutine) -> None:
-        async with self.slots:
-            await coroutine
+    async def _flush(self) -> None:
+        try:
+            while await self._send_pending():
+                pass
+        finally:
+            with self.lock:  # stopped by an error: the next submit schedules a new flush
+                self.flushing = False
+
+    async def _send_pending(self) -> bool:
+        """Send what is pending; False when nothing was (the flush then ends, under the lock
+        that ``submit`` takes, so no event is left behind)."""
+        from channels.layers import get_channel_layer
+
+        with self.lock:
+            taken, self.pending = self.pending, []
+            if not taken:
+                self.flushing = False
+                return False
+        by_group: dict[str, list[dict]] = {}
+        for group, event in taken:
+            by_group.setdefault(group, []).append(event)
+        layer = get_channel_layer()
+        for group, events in by_group.items():
+            for start in range(0, len(events), LIVE_BATCH_MAX):
+                await _group_send(layer, group, events[start : start + LIVE_BATCH_MAX])
+        return True
+
+
+async def _group_send(layer, group: str, events: list[dict]) -> None:
+    try:
+        await layer.group_send(group, {"type": LIVE_EVENTS_TYPE, "events": events})
+    except Exception as exc:  # noqa: BLE001 - the dashboard is a viewer; a Redis blip must not fail a write
+        if len(events) == 1:
+            logger.warning("live broadcast failed: %s", exc)
+            return
+        # One event the layer cannot carry must not take its neighbours with it.
+        for event in events:
+            await _group_send(layer, group, [event])
 
 
 def _log_failure(future) -> None:
     exc = future.exception()
-    if exc is not None:  # the dashboard is a viewer; a Redis blip must not fail a write
+    if exc is not None:
         logger.warning("live broadcast failed: %s", exc)
 
 

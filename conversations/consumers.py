@@ -52,8 +52,16 @@ class LiveInboxConsumer(AsyncJsonWebsocketConsumer):
         if hasattr(self, "group_name"):
             await self.channel_layer.group_discard(self.group_name, self.channel_name)
 
+    async def live_events(self, message):
+        """A run of events published together (``bizmitra.events``): each is forwarded on its
+        own, in order, so the page handles one event per websocket message."""
+        for event in message["events"]:
+            await self._forward(event)
+
     async def live_event(self, message):
-        event = message["event"]
+        await self._forward(message["event"])
+
+    async def _forward(self, event):
         conversation_id = event.get("conversation_id") if isinstance(event, dict) else None
         if conversation_id is not None:
             if not self.is_owner and not await self._may_see(conversation_id):

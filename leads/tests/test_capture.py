@@ -18,9 +18,9 @@ from leads.tests.factories import make_agent, make_contact, unique_mobile
 async def _receive_until(layer, channel: str, event_name: str) -> list[dict]:
     # One event loop for all receives: channels_redis buffers per loop.
     events = []
-    while not events or events[-1]["event"] != event_name:
+    while not any(event["event"] == event_name for event in events):
         message = await asyncio.wait_for(layer.receive(channel), timeout=5)
-        events.append(message["event"])
+        events.extend(message["events"])
     return events
 
 
