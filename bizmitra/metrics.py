@@ -36,6 +36,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from bizmitra.events import listens_to
+from bizmitra.queues import queue_depths
 
 logger = logging.getLogger(__name__)
 
@@ -250,12 +251,6 @@ class _FunctionsCollector:
                 logger.warning("metrics collector %s failed", getattr(func, "__name__", func), exc_info=True)
 
 
-# Redis list names kombu uses for a queue's priority steps (kombu.transport.redis: the queue
-# name for priority 0, then name + "\x06\x16" + priority).
-_PRIORITY_STEPS = (0, 3, 6, 9)
-_PRIORITY_SEP = "\x06\x16"
-
-
 class QueueDepthCollector:
     """``bizmitra_queue_depth{queue,role}``: tasks waiting in each Celery queue (bizmitra/queues.py).
 
@@ -276,34 +271,13 @@ class QueueDepthCollector:
             "bizmitra_queue_depth", "Celery tasks waiting in each queue (Redis list length).", labels=["queue", "role"]
         )
         try:
-            client = _broker_client(self.broker_url or settings.CELERY_BROKER_URL)
-            pipe = client.pipeline(transaction=False)
-            for name in queues.values():
-                for step in _PRIORITY_STEPS:
-                    pipe.llen(name if step == 0 else f"{name}{_PRIORITY_SEP}{step}")
-            lengths = pipe.execute()
+            depths = queue_depths(queues, broker_url=self.broker_url)
         except redis.RedisError:
             logger.warning("queue depths unavailable: the broker did not answer", exc_info=True)
             return
-        per_queue = len(_PRIORITY_STEPS)
-        for index, (role, name) in enumerate(queues.items()):
-            family.add_metric([name, role], sum(lengths[index * per_queue : (index + 1) * per_queue]))
+        for role, name in queues.items():
+            family.add_metric([name, role], depths[role])
         yield family
-
-
-_broker_clients: dict[tuple[int, str], object] = {}
-_broker_lock = threading.Lock()
-
-
-def _broker_client(url: str):
-    import redis
-
-    key = (os.getpid(), url)  # per process: a pool inherited through fork is not ours
-    with _broker_lock:
-        client = _broker_clients.get(key)
-        if client is None:
-            client = _broker_clients[key] = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
-        return client
 
 
 # --- exposition ------------------------------------------------------------------------------

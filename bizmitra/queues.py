@@ -9,6 +9,9 @@ share one Redis never take each other's tasks.
 
 from __future__ import annotations
 
+import os
+import threading
+
 ROLES = ("ingest", "engine", "send", "documents")
 # What the Procfile's "replies" worker consumes; the "background" worker takes the rest.
 REPLY_ROLES = ("ingest", "engine", "send")
@@ -45,3 +48,40 @@ def kombu_queues(default_queue: str) -> list:
     return [
         Queue(name, Exchange(name, type="direct"), routing_key=name) for name in queue_names(default_queue).values()
     ]
+
+
+# kombu's Redis transport keeps a queue's tasks of priority 0 in the list named after the
+# queue and those of priorities 3, 6 and 9 in lists with this separator and the step.
+_PRIORITY_STEPS = (0, 3, 6, 9)
+_PRIORITY_SEP = "\x06\x16"
+
+
+def queue_depths(queues: dict[str, str], *, broker_url: str | None = None) -> dict[str, int]:
+    """Tasks waiting in each of ``queues`` (``{role: queue name}``), by role: the broker's
+    Redis list lengths, in one round trip. Tasks a worker has taken but not finished are not
+    counted. Raises ``redis.RedisError`` when the broker does not answer."""
+    from django.conf import settings
+
+    client = _broker_client(broker_url or settings.CELERY_BROKER_URL)
+    pipe = client.pipeline(transaction=False)
+    for name in queues.values():
+        for step in _PRIORITY_STEPS:
+            pipe.llen(name if step == 0 else f"{name}{_PRIORITY_SEP}{step}")
+    lengths = pipe.execute()
+    per_queue = len(_PRIORITY_STEPS)
+    return {role: sum(lengths[index * per_queue : (index + 1) * per_queue]) for index, role in enumerate(queues)}
+
+
+_broker_clients: dict[tuple[int, str], object] = {}
+_broker_lock = threading.Lock()
+
+
+def _broker_client(url: str):
+    import redis
+
+    key = (os.getpid(), url)  # per process: a pool inherited through fork is not ours
+    with _broker_lock:
+        client = _broker_clients.get(key)
+        if client is None:
+            client = _broker_clients[key] = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=2)
+        return client
