@@ -72,6 +72,21 @@ def queue_depths(queues: dict[str, str], *, broker_url: str | None = None) -> di
     return {role: sum(lengths[index * per_queue : (index + 1) * per_queue]) for index, role in enumerate(queues)}
 
 
+def queue_busy(role: str) -> bool:
+    """Whether the queue of ``role`` holds at least ``SWEEP_HOLD_QUEUED_TASKS`` tasks: a sweep
+    then leaves what is owed to the work already queued (it is merely waiting, and what the
+    broker lost is found once the queue runs down). Not busy when the broker does not answer:
+    the sweep then tries, and the sweeps after it."""
+    import redis
+    from django.conf import settings
+
+    try:
+        depth = queue_depths({role: settings.CELERY_QUEUES_BY_ROLE[role]})[role]
+    except redis.RedisError:
+        return False
+    return depth >= settings.SWEEP_HOLD_QUEUED_TASKS
+
+
 _broker_clients: dict[tuple[int, str], object] = {}
 _broker_lock = threading.Lock()
 

@@ -6,6 +6,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from pathlib import Path
 
 from django.conf import settings
@@ -94,3 +95,21 @@ def stop_process(proc: subprocess.Popen, *, timeout: float = 10.0) -> None:
 
 
 PYTHON = sys.executable
+
+
+@contextmanager
+def scratch_queue(settings_fixture, role: str):
+    """Point the queue of ``role``, as the sweeps read its depth (``bizmitra.queues.queue_busy``),
+    at a scratch Redis list of the caller's; yields ``(redis client, list name)``. Tasks are
+    still published to the real queue (Celery's routes are read once)."""
+    import uuid
+
+    import redis
+
+    name = f"{settings.CELERY_TASK_DEFAULT_QUEUE}.{role}-scratch-{uuid.uuid4().hex[:8]}"
+    settings_fixture.CELERY_QUEUES_BY_ROLE = {**settings.CELERY_QUEUES_BY_ROLE, role: name}
+    client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
+    try:
+        yield client, name
+    finally:
+        client.delete(name)

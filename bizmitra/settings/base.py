@@ -87,9 +87,9 @@ WHATSAPP_WEBHOOK_SWEEP_EVERY_SECONDS = env.int("WHATSAPP_WEBHOOK_SWEEP_EVERY_SEC
 ENGINE_OWED_AFTER_SECONDS = env.int("ENGINE_OWED_AFTER_SECONDS", default=60)
 ENGINE_SWEEP_EVERY_SECONDS = env.int("ENGINE_SWEEP_EVERY_SECONDS", default=15)
 ENGINE_CLAIM_STALE_SECONDS = env.int("ENGINE_CLAIM_STALE_SECONDS", default=60)
-# While the engine's queue holds this many tasks, the sweep leaves owed messages to it: they
-# are merely waiting, and what the broker lost is found once the queue runs down.
-ENGINE_SWEEP_HOLD_QUEUED_TASKS = env.int("ENGINE_SWEEP_HOLD_QUEUED_TASKS", default=10)
+# While the engine's (ingest's) queue holds this many tasks, the owed-work (webhook) sweep
+# leaves what is owed to it: merely waiting; what the broker lost is found once it runs down.
+SWEEP_HOLD_QUEUED_TASKS = env.int("SWEEP_HOLD_QUEUED_TASKS", default=10)
 # The engine sends its reply itself when the number's limiter has a slot this soon; else the
 # reply goes through the send queue.
 ENGINE_INLINE_SEND_MAX_WAIT_SECONDS = env.float("ENGINE_INLINE_SEND_MAX_WAIT_SECONDS", default=0.05)

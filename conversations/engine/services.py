@@ -53,7 +53,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from bizmitra.periodic import periodic_task_ensure
-from bizmitra.queues import queue_depths
+from bizmitra.queues import queue_busy
 from conversations.choices import Direction
 from conversations.engine.batch import decide_batch, fill_decision
 from conversations.engine.claims import (
@@ -268,7 +268,7 @@ def engine_owed_sweep() -> int:
     # thousands of ids more behind it (the chaos bench: ~92,000 in 3 minutes, a third of the
     # background worker in Redis round trips). While the engine's queue still holds work,
     # what is owed waits for it to run down; tasks the broker lost are found then.
-    if _engine_queue_busy():
+    if queue_busy("engine"):
         return 0
     # A message handed over by an earlier sweep is given that long before the next one (its
     # task may be running). The marks live in Redis, so a Redis restart — the very fault that
@@ -286,18 +286,6 @@ def engine_owed_sweep() -> int:
     for start in range(0, len(ids), 100):
         engine_handle_messages_task.apply_async(kwargs={"message_ids": ids[start : start + 100]}, headers=headers)
     return len(ids)
-
-
-def _engine_queue_busy() -> bool:
-    """Whether the engine's queue holds at least ``ENGINE_SWEEP_HOLD_QUEUED_TASKS`` tasks; not
-    when the broker does not answer (the sweep then tries, and the sweeps after it)."""
-    import redis
-
-    queues = {"engine": settings.CELERY_QUEUES_BY_ROLE["engine"]}
-    try:
-        return queue_depths(queues)["engine"] >= settings.ENGINE_SWEEP_HOLD_QUEUED_TASKS
-    except redis.RedisError:
-        return False
 
 
 def _seconds(value: float) -> timedelta:

@@ -5,14 +5,13 @@ import uuid
 from datetime import timedelta
 
 import pytest
-import redis
-from django.conf import settings as django_settings
 from django.core.cache import cache
 from django.utils import timezone
 
 from conversations.choices import Direction, MessageStatus, MessageType
 from conversations.engine.services import engine_owed_sweep
 from conversations.models import Contact, Conversation, Message
+from tests.support import scratch_queue
 from tests.tenancy import ALPHA
 
 
@@ -43,12 +42,8 @@ def owed(in_alpha):
 
 @pytest.fixture
 def engine_queue(settings):
-    """The engine's queue, as the sweep reads its depth: a scratch list of this test's."""
-    name = f"{django_settings.CELERY_TASK_DEFAULT_QUEUE}.engine-test-{uuid.uuid4().hex[:8]}"
-    settings.CELERY_QUEUES_BY_ROLE = {**django_settings.CELERY_QUEUES_BY_ROLE, "engine": name}
-    client = redis.Redis.from_url(django_settings.CELERY_BROKER_URL)
-    yield client, name
-    client.delete(name)
+    with scratch_queue(settings, "engine") as queue:
+        yield queue
 
 
 def _marked(ids):
@@ -57,7 +52,7 @@ def _marked(ids):
 
 def test_owed_messages_wait_while_the_engine_queue_holds_work(owed, engine_queue, settings):
     client, name = engine_queue
-    settings.ENGINE_SWEEP_HOLD_QUEUED_TASKS = 3
+    settings.SWEEP_HOLD_QUEUED_TASKS = 3
     client.rpush(name, *[b"task"] * 3)
     assert engine_owed_sweep() == 0
     assert _marked(owed) == set()

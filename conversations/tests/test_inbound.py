@@ -28,7 +28,7 @@ from conversations.whatsapp import ingest
 from conversations.whatsapp.models import UnroutedEvent, WebhookDelivery
 from conversations.whatsapp.tasks import webhook_sweep_task
 from tenants.models import PhoneNumber, Tenant
-from tests.support import wait_for
+from tests.support import scratch_queue, wait_for
 from tests.tenancy import ALPHA
 
 FIXTURE_WA_ID = "16505551234"
@@ -368,6 +368,16 @@ class TestSweeper:
             processed_at=timezone.now() - timedelta(days=1),
         )
         assert delivery_id not in ingest.deliveries_due()
+
+    def test_sweeper_waits_while_the_ingest_queue_holds_work(self, db, tenants_setup, settings):
+        delivery_id = ingest.delivery_store(body=b"{}")
+        WebhookDelivery.objects.filter(pk=delivery_id).update(received_at=timezone.now() - timedelta(minutes=1))
+        settings.SWEEP_HOLD_QUEUED_TASKS = 2
+        with scratch_queue(settings, "ingest") as (client, name):
+            client.rpush(name, b"task", b"task")
+            assert webhook_sweep_task() == 0  # merely waiting behind the queued work
+            client.lpop(name)
+            assert webhook_sweep_task() >= 1
 
     @pytest.mark.worker
     def test_sweeper_reenqueues_a_stuck_pending_delivery(self, live_db, celery_worker):

@@ -10,6 +10,7 @@ import logging
 from celery import shared_task
 from django_tenants.utils import get_public_schema_name
 
+from bizmitra.queues import queue_busy
 from bizmitra.request_id import delivery_context
 from conversations.whatsapp import ingest
 
@@ -37,7 +38,14 @@ def webhook_process_batch_task(delivery_ids: list[int]) -> None:
 
 @shared_task(ignore_result=True)
 def webhook_sweep_task() -> int:
-    """Re-enqueue deliveries whose Celery message was lost and failed ones due for a retry."""
+    """Re-enqueue deliveries whose Celery message was lost and failed ones due for a retry.
+
+    Not while the ingest queue holds work: behind a backlog the pending deliveries are merely
+    waiting, and re-enqueueing all of them every sweep put ~12,000 tasks behind the chaos
+    bench's status webhooks, each one a claim that found nothing (issue 13 §1).
+    """
+    if queue_busy("ingest"):
+        return 0
     ids = ingest.deliveries_due()
     if ids:
         # In batches, as the relay does: after a broker loss the backlog is worked together,
