@@ -369,15 +369,23 @@ class TestSweeper:
         )
         assert delivery_id not in ingest.deliveries_due()
 
-    def test_sweeper_waits_while_the_ingest_queue_holds_work(self, db, tenants_setup, settings):
-        delivery_id = ingest.delivery_store(body=b"{}")
-        WebhookDelivery.objects.filter(pk=delivery_id).update(received_at=timezone.now() - timedelta(minutes=1))
+    def test_sweeper_leaves_pending_ones_to_a_busy_ingest_queue_but_retries_failed_ones(
+        self, db, tenants_setup, settings
+    ):
+        pending = ingest.delivery_store(body=b"{}")
+        WebhookDelivery.objects.filter(pk=pending).update(received_at=timezone.now() - timedelta(minutes=1))
         settings.SWEEP_HOLD_QUEUED_TASKS = 2
         with scratch_queue(settings, "ingest") as (client, name):
             client.rpush(name, b"task", b"task")
+            assert pending not in ingest.deliveries_due(pending=False)
             assert webhook_sweep_task() == 0  # merely waiting behind the queued work
+            failed = ingest.delivery_store(body=b"{}")
+            WebhookDelivery.objects.filter(pk=failed).update(
+                state=WebhookDelivery.State.FAILED, attempts=1, processed_at=timezone.now() - timedelta(hours=1)
+            )
+            assert webhook_sweep_task() == 1  # the failed one: nothing else retries it
             client.lpop(name)
-            assert webhook_sweep_task() >= 1
+            assert webhook_sweep_task() >= 2
 
     @pytest.mark.worker
     def test_sweeper_reenqueues_a_stuck_pending_delivery(self, live_db, celery_worker):

@@ -309,3 +309,22 @@ def test_a_relay_task_takes_other_pending_deliveries_along(db, tenants_setup, dj
     assert states == {failed: "failed", announced: "processed", **dict.fromkeys(backlog, "processed")}
     with schema_context(SCHEMA):
         assert Message.objects.get(pk=message.pk).status == MessageStatus.DELIVERED
+
+
+def test_a_task_whose_own_deliveries_are_done_still_takes_a_batch_of_pending_ones(
+    db, tenants_setup, django_capture_on_commit_callbacks
+):
+    """A relay task of a full batch, all stored meanwhile by other tasks' take-along, stores up
+    to a batch of the deliveries still pending, so the last webhooks of a burst do not wait
+    behind thousands of such tasks."""
+    from conversations.whatsapp.tasks import BATCH_SIZE, webhook_process_batch_task
+
+    with schema_context(SCHEMA):
+        message = outbound(wamid=unique_wamid())
+    WebhookDelivery.objects.filter(state=WebhookDelivery.State.PENDING).update(state=WebhookDelivery.State.PROCESSED)
+    done = [status_delivery(message.wamid, "sent") for _ in range(BATCH_SIZE)]
+    WebhookDelivery.objects.filter(pk__in=done).update(state=WebhookDelivery.State.PROCESSED)
+    last = [status_delivery(message.wamid, "delivered") for _ in range(3)]
+    with django_capture_on_commit_callbacks(execute=True):
+        webhook_process_batch_task(done)
+    assert set(WebhookDelivery.objects.filter(pk__in=last).values_list("state", flat=True)) == {"processed"}

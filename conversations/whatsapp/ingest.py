@@ -96,7 +96,7 @@ _CLAIM_MANY_SQL = (
 # Failed deliveries come back after 30 s, 60 s, 120 s … (at most an hour) until MAX_ATTEMPTS.
 _DUE_SQL = (
     f"SELECT id FROM {_TABLE} WHERE "
-    "(state = 'pending' AND received_at < now() - make_interval(secs => %(stuck)s)) "
+    "(%(pending)s AND state = 'pending' AND received_at < now() - make_interval(secs => %(stuck)s)) "
     "OR (state = 'failed' AND attempts < %(max_attempts)s AND processed_at < now() - "
     "LEAST(make_interval(secs => %(stuck)s * power(2, GREATEST(attempts - 1, 0))), interval '1 hour')) "
     "ORDER BY id LIMIT %(limit)s"
@@ -437,11 +437,12 @@ def _split(parsed: ParsedWebhook, keep: Callable[..., None]) -> dict[str, Part]:
     return parts
 
 
-def deliveries_due(*, limit: int = SWEEP_BATCH) -> list[int]:
-    """Ids of deliveries to (re)enqueue: pending ones whose Celery message was lost, and
-    failed ones whose backoff has passed (until ``MAX_ATTEMPTS``)."""
+def deliveries_due(*, limit: int = SWEEP_BATCH, pending: bool = True) -> list[int]:
+    """Ids of deliveries to (re)enqueue: pending ones whose Celery message was lost (unless
+    ``pending`` is False), and failed ones whose backoff has passed (until ``MAX_ATTEMPTS``)."""
+    params = {"stuck": STUCK_AFTER_SECONDS, "max_attempts": MAX_ATTEMPTS, "limit": limit, "pending": pending}
     with connection.cursor() as cursor:
-        cursor.execute(_DUE_SQL, {"stuck": STUCK_AFTER_SECONDS, "max_attempts": MAX_ATTEMPTS, "limit": limit})
+        cursor.execute(_DUE_SQL, params)
         return [row[0] for row in cursor.fetchall()]
 
 
