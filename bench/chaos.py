@@ -331,7 +331,9 @@ def run(stack: Stack, sandbox, pg: Postgres, args) -> None:
     def backlog_empty() -> bool:
         if sql(q_deliveries)[0][0] == 0:
             return True
-        backlog_seen[:] = [(time.monotonic() - last_fault, sql(q_backlog))]
+        rows = sql(q_backlog)
+        if rows:  # else emptied between the two reads
+            backlog_seen[:] = [(time.monotonic() - last_fault, rows)]
         return False
 
     def settled() -> bool:
