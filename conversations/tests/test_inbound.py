@@ -465,10 +465,17 @@ def test_parallel_burst_of_five_images_is_one_contact_one_conversation(live_db):
 def test_parallel_redeliveries_of_one_message_store_it_once(live_db):
     wa_id = unique_wa_id()
     body = json.dumps(envelope(contacts=[contact(wa_id)], messages=[text_message(wa_id, "once")])).encode()
-    # Stored without delivery_store's pg_notify: a session worker's relay would otherwise
-    # race these threads for the rows, and its events are not seen by this process.
+    # Stored as failed a moment ago, without delivery_store's pg_notify: a session worker's
+    # relay tasks take pending deliveries along and would race these threads for the rows (its
+    # events are not seen by this process), and the sweep retries a failed one only after its
+    # backoff. A claim takes any delivery not yet processed, so the threads get them.
     now = timezone.now()
-    ids = [WebhookDelivery.objects.create(body=body, received_at=now, signature_verified=True).pk for _ in range(4)]
+    ids = [
+        WebhookDelivery.objects.create(
+            body=body, received_at=now, signature_verified=True, state=WebhookDelivery.State.FAILED, processed_at=now
+        ).pk
+        for _ in range(4)
+    ]
     _process_in_threads(ids)
     assert all(WebhookDelivery.objects.get(pk=pk).state == WebhookDelivery.State.PROCESSED for pk in ids)
     with schema_context("alpha"):
