@@ -108,9 +108,13 @@ class _LiveLoop:
         try:
             while await self._send_pending():
                 pass
-        finally:
-            with self.lock:  # stopped by an error: the next submit schedules a new flush
+        except BaseException:
+            # Stopped by an error: the next submit schedules a new flush. Only then: after a
+            # normal end a submit may already have scheduled the next one, and clearing the
+            # flag again would let a third run beside it, out of order.
+            with self.lock:
                 self.flushing = False
+            raise
 
     async def _send_pending(self) -> bool:
         """Send what is pending; False when nothing was (the flush then ends, under the lock
